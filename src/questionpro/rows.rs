@@ -1,0 +1,222 @@
+//! Points rows: the typed [`PointsAward`], reading rows from untyped JSON, and validation.
+
+use crate::error::FieldError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One award: `points` (negative deducts) to panel member `panel_member_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsAward {
+    #[serde(rename = "panelMemberID")]
+    pub panel_member_id: i64,
+    pub points: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments: Option<String>,
+}
+
+impl PointsAward {
+    /// An award without a comment.
+    pub fn new(panel_member_id: i64, points: i64) -> Self {
+        PointsAward { panel_member_id, points, comments: None }
+    }
+
+    /// The same award with a comment.
+    pub fn with_comments(mut self, comments: impl Into<String>) -> Self {
+        self.comments = Some(comments.into());
+        self
+    }
+
+    /// This row's own problems (not duplicates, which need the whole submission).
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        check_member_id(self.panel_member_id, &mut errs);
+        check_points(self.points, &mut errs);
+        errs
+    }
+
+    /// Reads one row from untyped JSON. Accepts the wire names (`panelMemberID`), snake_case
+    /// (`panel_member_id`) and camelCase (`panelMemberId`); a wrong JSON type is a
+    /// `wrong_type` field error, never a panic.
+    pub fn from_value(v: &Value) -> Result<PointsAward, Vec<FieldError>> {
+        let Some(obj) = v.as_object() else {
+            return Err(vec![FieldError::new("row", "wrong_type", "A row must be an object.")]);
+        };
+        Self::from_map(obj)
+    }
+
+    /// [`PointsAward::from_value`] for an object already in hand.
+    pub fn from_map(obj: &Map<String, Value>) -> Result<PointsAward, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        let get = |names: &[&str]| names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null());
+        let id = match get(&["panelMemberID", "panel_member_id", "panelMemberId"]) {
+            None => {
+                errs.push(FieldError::new(KEY_ID, "is_missing", "panelMemberID is required."));
+                None
+            }
+            Some(v) => int_field(v, KEY_ID, &mut errs),
+        };
+        let points = match get(&["points"]) {
+            None => {
+                errs.push(FieldError::new(KEY_POINTS, "is_missing", "points is required."));
+                None
+            }
+            Some(v) => int_field(v, KEY_POINTS, &mut errs),
+        };
+        let comments = match get(&["comments", "comment"]) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                errs.push(FieldError::new(KEY_COMMENTS, "wrong_type", "This value should be of type string."));
+                None
+            }
+        };
+        if let Some(id) = id {
+            check_member_id(id, &mut errs);
+        }
+        if let Some(p) = points {
+            check_points(p, &mut errs);
+        }
+        match (id, points) {
+            (Some(panel_member_id), Some(points)) if errs.is_empty() => {
+                Ok(PointsAward { panel_member_id, points, comments })
+            }
+            _ => Err(errs),
+        }
+    }
+}
+
+const KEY_ID: &str = "panelMemberID";
+
+/// The member id of an untyped row, when it has a readable one.
+pub(crate) fn member_id_of(v: &Value) -> Option<i64> {
+    let o = v.as_object()?;
+    ["panelMemberID", "panel_member_id", "panelMemberId"].iter().find_map(|k| o.get(*k)).and_then(Value::as_i64)
+}
+const KEY_POINTS: &str = "points";
+const KEY_COMMENTS: &str = "comments";
+
+fn int_field(v: &Value, key: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
+    match v.as_i64() {
+        Some(n) => Some(n),
+        None => {
+            let desc = if v.is_number() {
+                "This value should be an integer within the 64-bit range."
+            } else {
+                "This value should be of type int."
+            };
+            errs.push(FieldError::new(key, "wrong_type", desc));
+            None
+        }
+    }
+}
+
+fn check_member_id(id: i64, errs: &mut Vec<FieldError>) {
+    if id <= 0 {
+        errs.push(FieldError::new(KEY_ID, "wrong_value", "panelMemberID must be a positive integer."));
+    }
+}
+
+fn check_points(points: i64, errs: &mut Vec<FieldError>) {
+    if points == 0 {
+        errs.push(FieldError::new(
+            KEY_POINTS,
+            "wrong_value",
+            "points must not be zero (use a negative number to deduct).",
+        ));
+    }
+}
+
+/// Finds member ids that appear more than once; each repeat is reported on its own row.
+/// Keeps its state across calls so a stream can be checked chunk by chunk.
+#[derive(Debug, Default)]
+pub struct DuplicateCheck {
+    first_seen: HashMap<i64, usize>,
+}
+
+impl DuplicateCheck {
+    /// Records `id` at `row`; returns the field error when it was seen before.
+    pub fn check(&mut self, id: i64, row: usize) -> Option<FieldError> {
+        match self.first_seen.entry(id) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(
+                FieldError::new(
+                    KEY_ID,
+                    "duplicate",
+                    format!(
+                        "panelMemberID {id} already appears in row {}; pass allow_duplicates to award it twice.",
+                        first.get()
+                    ),
+                )
+                .at_row(row),
+            ),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(row);
+                None
+            }
+        }
+    }
+}
+
+/// Validates typed rows: every problem of every row, with its row index.
+pub fn validate_rows(rows: &[PointsAward], allow_duplicates: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut dups = DuplicateCheck::default();
+    for (i, row) in rows.iter().enumerate() {
+        errs.extend(row.validate().into_iter().map(|e| e.at_row(i)));
+        if !allow_duplicates && row.panel_member_id > 0 {
+            errs.extend(dups.check(row.panel_member_id, i));
+        }
+    }
+    errs
+}
+
+/// Reads and validates untyped rows: the typed rows when all are good, else every problem of
+/// every row, with its row index.
+pub fn rows_from_values(values: &[Value], allow_duplicates: bool) -> Result<Vec<PointsAward>, Vec<FieldError>> {
+    let mut rows = Vec::with_capacity(values.len());
+    let mut errs = Vec::new();
+    let mut dups = DuplicateCheck::default();
+    for (i, v) in values.iter().enumerate() {
+        match PointsAward::from_value(v) {
+            Ok(row) => rows.push(row),
+            Err(e) => errs.extend(e.into_iter().map(|e| e.at_row(i))),
+        }
+        // Checked for bad rows too, so a repeat of a bad row is reported like on typed rows.
+        if let Some(id) = member_id_of(v).filter(|id| *id > 0 && !allow_duplicates) {
+            errs.extend(dups.check(id, i));
+        }
+    }
+    if errs.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_every_spelling_and_reports_every_problem() {
+        let ok = PointsAward::from_value(&json!({"panel_member_id": 5, "points": -3, "comments": "x"})).unwrap();
+        assert_eq!(ok, PointsAward::new(5, -3).with_comments("x"));
+        let ok = PointsAward::from_value(&json!({"panelMemberId": 5, "points": 1})).unwrap();
+        assert_eq!(ok.comments, None);
+        let errs = PointsAward::from_value(&json!({"panelMemberID": "5", "points": 0, "comments": 3})).unwrap_err();
+        let codes: Vec<_> = errs.iter().map(|e| (e.key.as_str(), e.code.as_str())).collect();
+        assert_eq!(codes, [("panelMemberID", "wrong_type"), ("comments", "wrong_type"), ("points", "wrong_value")]);
+        let errs = PointsAward::from_value(&json!([1, 2])).unwrap_err();
+        assert_eq!(errs[0].code, "wrong_type");
+    }
+
+    #[test]
+    fn duplicates_are_errors_unless_allowed() {
+        let rows = vec![PointsAward::new(1, 1), PointsAward::new(2, 1), PointsAward::new(1, 5)];
+        let errs = validate_rows(&rows, false);
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].row, errs[0].code.as_str()), (Some(2), "duplicate"));
+        assert!(validate_rows(&rows, true).is_empty());
+    }
+}
