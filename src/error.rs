@@ -338,8 +338,15 @@ impl ApiError {
                 // Splio wrapped: {"status": 400, "errors": [...]}
                 if let Some(items) = o.get("errors").and_then(Value::as_array) {
                     self.errors = items.iter().filter_map(splio_field_error).collect();
-                    if let Some(m) = items.iter().find_map(|i| i.as_str()) {
-                        self.message = m.to_string();
+                    let message = items.iter().find_map(|i| match i {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Object(_) if splio_field_error(i).is_none() => {
+                            i.get("error_description").and_then(scalar_string)
+                        }
+                        _ => None,
+                    });
+                    if let Some(m) = message {
+                        self.message = m;
                     }
                 }
                 // Splio flat: {"error_key", "error", "error_description"}
@@ -398,7 +405,9 @@ fn splio_field_error(item: &Value) -> Option<FieldError> {
     let key = o.get("error_key").and_then(scalar_string).unwrap_or_default();
     let code = o.get("error").and_then(scalar_string).unwrap_or_default();
     let description = o.get("error_description").and_then(scalar_string).unwrap_or_default();
-    if key.is_empty() && code.is_empty() && description.is_empty() {
+    // An item that names no field (`{"error_key": "", "error": "", "error_description": "E2 not
+    // found"}`) is a message, not a field error.
+    if key.is_empty() && code.is_empty() {
         return None;
     }
     Some(FieldError::new(normalize_key(&key), code, description))
@@ -429,6 +438,7 @@ pub(crate) fn normalize_key(key: &str) -> String {
 
 fn scalar_string(v: &Value) -> Option<String> {
     match v {
+        Value::String(s) if s.trim().is_empty() => None,
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),

@@ -28,8 +28,7 @@ fn row(r: usize, key: &str, code: &str) -> (Option<usize>, String, String) {
 async fn award_points_credits_the_ledger_and_returns_the_request_id() {
     let sb = sandbox().await;
     let qp = qp(&sb);
-    let rows =
-        [PointsAward::new(12345678, 100).with_comments("Add Comments"), PointsAward::new(23456789, 300)];
+    let rows = [PointsAward::new(12345678, 100).with_comments("Add Comments"), PointsAward::new(23456789, 300)];
     let res = qp.award_points(&rows).await.expect("the award succeeds");
 
     assert_eq!(res.success_count, 2);
@@ -87,12 +86,12 @@ async fn every_bad_row_is_reported_before_anything_is_sent() {
     let sb = sandbox().await;
     let qp = qp(&sb);
     let rows = [
-        PointsAward::new(5, 10),  // fine
-        PointsAward::new(0, 10),  // bad id
-        PointsAward::new(6, 0),   // zero points
-        PointsAward::new(-4, 0),  // both
-        PointsAward::new(5, 3),   // duplicate of row 0
-        PointsAward::new(8, -2),  // fine
+        PointsAward::new(5, 10), // fine
+        PointsAward::new(0, 10), // bad id
+        PointsAward::new(6, 0),  // zero points
+        PointsAward::new(-4, 0), // both
+        PointsAward::new(5, 3),  // duplicate of row 0
+        PointsAward::new(8, -2), // fine
     ];
     let got = validation_errors(qp.award_points(&rows).await.unwrap_err());
     assert_eq!(
@@ -184,7 +183,8 @@ async fn untyped_rows_accept_every_spelling() {
 
 /// The typed path (`validate_rows`) reports a repeated member id even when its first row is
 /// bad for another reason; the untyped path (`rows_from_values`, used by the bindings and the
-/// CLI) must report the same problems for the same input. CORE BUG: it does not.
+/// CLI) must report the same problems for the same input. (Regression test: `rows_from_values`
+/// used to skip the duplicate check for rows that were bad for another reason.)
 #[tokio::test]
 async fn duplicate_of_an_invalid_row_is_reported_on_both_paths() {
     let sb = sandbox().await;
@@ -328,4 +328,24 @@ async fn a_base_url_with_a_trailing_slash_works() {
     assert_eq!(qp.base_url(), format!("{}/", sb.url()));
     qp.award_points(&[PointsAward::new(3, 3)]).await.unwrap();
     assert_eq!(sb.ledger(), BTreeMap::from([(3, 3)]));
+}
+
+/// With `allow_duplicates`, one member can be on two rows; when the server skips both, each
+/// skipped item must map to its own row. CORE BUG in src/questionpro/mod.rs `parse_award`:
+/// `rows.iter().position(..)` maps every item to the first matching row, so the bulk
+/// accounting (`bulk::batch_outcomes`) sees an unmapped item and reports the second row as
+/// `unknown` although the server said it skipped it.
+#[tokio::test]
+async fn skipped_items_for_a_repeated_member_map_to_distinct_rows() {
+    let sb = sandbox().await;
+    let qp = qp_builder(&sb).allow_duplicates(true).build().unwrap();
+    let rows = [PointsAward::new(100_000_000, 1), PointsAward::new(7, 1), PointsAward::new(100_000_000, 2)];
+    let res = qp.award_points(&rows).await.unwrap();
+    assert_eq!(res.success_count, 1);
+    let mapped: Vec<_> = res.skipped.iter().map(|s| s.row).collect();
+    assert_eq!(mapped, vec![Some(0), Some(2)]);
+
+    let outcomes = rewardkit::bulk::batch_outcomes(0, &rows, &Ok(res));
+    let got: Vec<_> = outcomes.iter().map(|o| o.outcome.as_str()).collect();
+    assert_eq!(got, ["skipped", "awarded", "skipped"]);
 }

@@ -11,8 +11,8 @@ use rewardkit::{Error, UnknownCause};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const POINTS: Route = Route::QuestionproPoints;
 
@@ -171,15 +171,15 @@ fn raw_qp(url: &str) -> rewardkit::questionpro::QuestionPro {
 }
 
 /// A 502 whose body is cut off mid-way is still a gateway answer: the origin may have
-/// processed the request. CORE BUG: `Transport::send` (src/transport/mod.rs, the
-/// `Some((status, headers)) =>` arm for an error status whose body could not be read) returns
-/// the bare status as a definitive answer, skipping the 502/504 → OutcomeUnknown rule, so the
-/// call ends in InternalServerError (bulk outcome `failed`: "nothing was applied").
+/// processed the request. (Regression test: `Transport::send` used to return an error status
+/// with an unreadable body before the 502/504 → OutcomeUnknown rule, so the call ended in
+/// InternalServerError, bulk outcome `failed`.)
 #[tokio::test]
 async fn gateway_error_with_a_cut_off_body_is_still_unknown() {
-    let (url, seen) =
-        raw_server("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 1000\r\n\r\n<html><body>Bad")
-            .await;
+    let (url, seen) = raw_server(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 1000\r\n\r\n<html><body>Bad",
+    )
+    .await;
     let e = raw_qp(&url).award_points(&rows()).await.unwrap_err();
     assert_eq!(seen.load(Ordering::SeqCst), 1);
     assert_eq!(e.class_name(), "OutcomeUnknownError", "{e:?}");
@@ -202,7 +202,8 @@ async fn success_with_a_cut_off_body_is_unknown() {
 #[tokio::test]
 async fn an_error_status_with_a_cut_off_body_keeps_its_class() {
     let (url, seen) =
-        raw_server("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"resp").await;
+        raw_server("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"resp")
+            .await;
     let e = raw_qp(&url).award_points(&rows()).await.unwrap_err();
     assert!(matches!(e, Error::BadRequest(_)), "{e:?}");
     assert_eq!(seen.load(Ordering::SeqCst), 1);
@@ -439,6 +440,19 @@ async fn splio_read_is_retried_after_a_timeout_or_a_dropped_connection() {
     let r = sp.get_reward("r-get").await.expect("reads are safe to repeat");
     assert_eq!(r.external_id, "r-get");
     assert_eq!(sb.request_count(Route::SplioGetReward), 4);
+}
+
+#[tokio::test]
+async fn splio_read_timeout_beyond_retries_is_a_timeout_error() {
+    let sb = sandbox().await;
+    let sp = splio_builder(&sb).timeout(ms(300)).max_retries(1).build().unwrap();
+    sp.create_reward(&reward("r-get")).await.unwrap();
+    sb.inject(Route::SplioGetReward, Fault::delay(Duration::from_secs(1)).times(5));
+
+    let e = sp.get_reward("r-get").await.unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)), "{e:?}");
+    assert_eq!(e.class_name(), "APITimeoutError");
+    assert_eq!(sb.request_count(Route::SplioGetReward), 2, "max_retries + 1 attempts");
 }
 
 #[tokio::test]

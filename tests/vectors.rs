@@ -99,7 +99,9 @@ fn reward_validation_vectors() {
                     failures.push(format!("{}: NewReward::from_value: {why}", case.name));
                 }
             }
-            Err(errs) => failures.push(format!("{}: NewReward::from_value refused a valid payload: {errs:?}", case.name)),
+            Err(errs) => {
+                failures.push(format!("{}: NewReward::from_value refused a valid payload: {errs:?}", case.name))
+            }
         }
     }
     finish("reward_validation.json", cases.len(), failures);
@@ -120,7 +122,12 @@ async fn reward_validation_vectors_over_http() {
             (true, Ok(r)) => {
                 let sent = case.payload.get("external_id").and_then(Value::as_str).unwrap_or_default();
                 if r.external_id != sent || sb.rewards().len() != 1 {
-                    failures.push(format!("{}: created {:?}, sandbox holds {}", case.name, r.external_id, sb.rewards().len()));
+                    failures.push(format!(
+                        "{}: created {:?}, sandbox holds {}",
+                        case.name,
+                        r.external_id,
+                        sb.rewards().len()
+                    ));
                 }
             }
             (true, Err(e)) => failures.push(format!("{}: a valid reward was refused: {e}", case.name)),
@@ -181,11 +188,8 @@ async fn points_validation_vectors() {
         let res = qp.award_points_values(&case.rows).await;
         match (case.errors.is_empty(), res) {
             (true, Ok(r)) => {
-                let want: i64 = case
-                    .rows
-                    .iter()
-                    .map(|v| PointsAward::from_value(v).map(|r| r.points).unwrap_or(0))
-                    .sum();
+                let want: i64 =
+                    case.rows.iter().map(|v| PointsAward::from_value(v).map(|r| r.points).unwrap_or(0)).sum();
                 let got: i64 = sb.ledger().values().sum();
                 if r.success_count as usize != case.rows.len() || got != want {
                     failures.push(format!("{}: success_count {} ledger total {got}", case.name, r.success_count));
@@ -247,7 +251,10 @@ async fn run_error_case(case: &ErrorCase) -> Result<(), String> {
         _ => case.vendor == "splio" && matches!(case.call.as_str(), "create_reward" | "get_reward"),
     };
     if !vendor_ok {
-        return Err(format!("vendor {:?} / route {:?} / call {:?} do not go together", case.vendor, case.route, case.call));
+        return Err(format!(
+            "vendor {:?} / route {:?} / call {:?} do not go together",
+            case.vendor, case.route, case.call
+        ));
     }
 
     let sb = sandbox().await;

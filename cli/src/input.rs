@@ -276,7 +276,7 @@ fn read_csv(
                 if record.iter().all(|c| c.trim().is_empty()) {
                     continue;
                 }
-                if record.len() > width {
+                if record.iter().skip(width).any(|c| !c.trim().is_empty()) {
                     each(
                         line,
                         Err(FieldError::new(

@@ -59,19 +59,19 @@ pub async fn run(args: AwardArgs) -> ExitCode {
         Err(e) => return output::report_error(&e, json_mode),
     };
 
-    // Open the file for failed rows now: finding out it cannot be written after the points
-    // were sent would be too late.
+    let rows = match read_and_validate(&args) {
+        Ok(rows) => rows,
+        Err(code) => return code,
+    };
+
+    // Open the file for failed rows before sending: finding out it cannot be written after the
+    // points were sent would be too late. (After reading: it may be the input file itself.)
     let mut failed_csv = match &args.failed_csv {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Some(csv::Writer::from_writer(f)),
             Err(e) => return output::report_failure(&format!("cannot write {}: {e}", path.display()), json_mode),
         },
         None => None,
-    };
-
-    let rows = match read_and_validate(&args) {
-        Ok(rows) => rows,
-        Err(code) => return code,
     };
 
     let total = rows.awards.len();
@@ -95,14 +95,23 @@ pub async fn run(args: AwardArgs) -> ExitCode {
     }
     let started = Instant::now();
     let mut batch_no = 0usize;
+    let mut done: Vec<RowOutcome> = Vec::new();
     let lines = &rows.lines;
-    let report = award_sequential(&qp, &rows.awards, batch_size, |outcomes: &[RowOutcome]| {
-        batch_no += 1;
-        if !json_mode {
-            err(batch_line(batch_no, batches, outcomes, lines));
+    let finished = {
+        let job = award_sequential(&qp, &rows.awards, batch_size, |outcomes: &[RowOutcome]| {
+            batch_no += 1;
+            done.extend_from_slice(outcomes);
+            if !json_mode {
+                err(batch_line(batch_no, batches, outcomes, lines));
+            }
+        });
+        tokio::select! {
+            report = job => Some(report),
+            () = crate::stop_signal() => None,
         }
-    })
-    .await;
+    };
+    // Interrupted (Ctrl-C, SIGTERM): account for every row all the same.
+    let report = finished.unwrap_or_else(|| interrupted_report(done, &rows.awards, batch_size, batch_no));
     let elapsed = started.elapsed();
 
     if json_mode {
@@ -139,6 +148,37 @@ pub async fn run(args: AwardArgs) -> ExitCode {
         }
     }
     code
+}
+
+/// The report of a job stopped by a signal: the finished batches as they ended, the batch
+/// whose request may have been in flight `unknown`, the rest `failed` (never sent).
+fn interrupted_report(done: Vec<RowOutcome>, awards: &[PointsAward], batch_size: usize, batches_done: usize) -> Report {
+    let first_open = done.len();
+    let in_flight_end = (first_open + batch_size).min(awards.len());
+    let mut rows = done;
+    for (i, a) in awards.iter().enumerate().skip(first_open) {
+        let unknown = i < in_flight_end;
+        rows.push(RowOutcome {
+            row: i,
+            panel_member_id: Some(a.panel_member_id),
+            points: Some(a.points),
+            outcome: if unknown { Outcome::Unknown } else { Outcome::Failed },
+            request_id: None,
+            message: Some(if unknown {
+                "interrupted while this batch's request may have been in flight: it may or may not have been applied"
+                    .to_string()
+            } else {
+                "not sent: the job was interrupted".to_string()
+            }),
+            errors: Vec::new(),
+            skipped: None,
+        });
+    }
+    Report {
+        rows,
+        requests: batches_done + usize::from(in_flight_end > first_open),
+        stopped_by: Some(rewardkit::bulk::Stop::interrupted("interrupted by a signal (Ctrl-C or SIGTERM)")),
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -374,15 +414,16 @@ fn print_summary(report: &Report, rows: &Rows, elapsed: Duration) {
         }
     }
 
-    for (outcome, heading) in [
-        (Outcome::Skipped, "Skipped by QuestionPro (not awarded; e.g. not a member of the panel):"),
-        (Outcome::Invalid, "Invalid (not sent):"),
-        (Outcome::Rejected, "Rejected by QuestionPro (nothing was applied; fix the cause before sending again):"),
-        (Outcome::Failed, "Failed (nothing was applied; safe to send again):"),
+    for (outcome, label, explanation) in [
+        (Outcome::Skipped, "Skipped by QuestionPro", "not awarded, e.g. not a member of the panel."),
+        (Outcome::Invalid, "Invalid", "not sent."),
+        (Outcome::Rejected, "Rejected by QuestionPro", "nothing was applied; fix the cause before sending them again."),
+        (Outcome::Failed, "Failed", "nothing was applied; they can be sent again."),
         (
             Outcome::Unknown,
-            "UNKNOWN: these rows were sent but no definitive answer came back. They may or may not have \
-             been awarded — do not resend blindly; check the members' balances in QuestionPro first:",
+            "UNKNOWN",
+            "these rows were sent but no definitive answer came back. They may or may not have been \
+             awarded — do not resend blindly; check the members' balances in QuestionPro first.",
         ),
     ] {
         let group: Vec<&RowOutcome> = report.rows.iter().filter(|r| r.outcome == outcome).collect();
@@ -390,7 +431,7 @@ fn print_summary(report: &Report, rows: &Rows, elapsed: Duration) {
             continue;
         }
         out("");
-        out(format!("{heading} {}", group.len()));
+        out(format!("{label} ({}): {explanation}", group.len()));
         for r in group.iter().take(LIST_LIMIT) {
             out(format!("  {}", row_text(r, rows)));
         }

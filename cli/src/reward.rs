@@ -79,6 +79,7 @@ pub async fn create(args: CreateArgs) -> ExitCode {
     }
 
     if args.dry_run {
+        let payload = rewardkit::splio::validate::wire_payload(&payload);
         let base = args.base_url.as_deref().unwrap_or(rewardkit::splio::DEFAULT_BASE_URL);
         let target = format!("{}/loyalty/v1/rewards", base.trim_end_matches('/'));
         if json_mode {

@@ -48,33 +48,10 @@ pub async fn run(args: SandboxArgs) -> ExitCode {
     // Whoever reads the first line (a script, a test) must see it now, not at exit.
     let _ = std::io::stdout().flush();
 
-    wait_for_stop().await;
+    crate::stop_signal().await;
     if !args.json {
         output::err("stopping the sandbox...");
     }
     sb.shutdown().await;
     ExitCode::SUCCESS
-}
-
-/// Returns on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -339,6 +339,61 @@ async fn a_dropped_connection_is_unknown_and_flagged() {
     sb.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_still_accounts_for_every_row() {
+    let sb = sandbox().await;
+    // The second request hangs long enough to interrupt the job while it is in flight.
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::ZERO));
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::from_secs(20)));
+    let dir = TempDir::new();
+    let file = dir.file("p.csv", "panelMemberID,points\n1,1\n2,2\n3,3\n4,4\n5,5\n6,6\n");
+    let url = sb.url();
+    let child = Command::new(BIN)
+        .args(["questionpro", "award-points", &file, "--base-url", &url, "--batch-size", "2", "--no-pacing", "--json"])
+        .env("QUESTIONPRO_API_KEY", sb.questionpro_api_key())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sb.request_count(Route::QuestionproPoints) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the second request never came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the job stops promptly on Ctrl-C")
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["stopped_by"]["class"], "Interrupted", "{run:?}");
+    assert!(v["stopped_by"]["message"].as_str().unwrap().contains("interrupted"), "{run:?}");
+    let t = &v["totals"];
+    assert_eq!(
+        (t["awarded"].as_u64(), t["unknown"].as_u64(), t["failed"].as_u64()),
+        (Some(2), Some(2), Some(2)),
+        "{run:?}"
+    );
+    let outcomes: Vec<(i64, &str)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, [(4, "unknown"), (5, "unknown"), (6, "failed"), (7, "failed")]);
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 2);
+    sb.shutdown().await;
+}
+
 const GOOD_REWARD: &str = r#"{"external_id": "cli-gift-1", "name": "Gift", "nqp_value": 100, "holding_days": 0,
     "limited": true, "auto_generated": true, "max_attribution_count": "10"}"#;
 const BAD_REWARD: &str = r#"{"external_id": "", "name": "Gift", "nqp_value": "100", "holding_days": 0,

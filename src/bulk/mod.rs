@@ -106,8 +106,41 @@ pub struct Report {
     pub rows: Vec<RowOutcome>,
     /// Requests sent.
     pub requests: usize,
-    /// The error that stopped the job early, if one did.
-    pub stopped_by: Option<String>,
+    /// What stopped the job early, if anything did.
+    pub stopped_by: Option<Stop>,
+}
+
+/// Why a job stopped before sending every row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stop {
+    /// The error class (`AuthenticationError`, ...), or `Interrupted`.
+    pub class: String,
+    pub message: String,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+}
+
+impl Stop {
+    /// The stop caused by `err`.
+    pub fn from_error(err: &Error) -> Stop {
+        Stop {
+            class: err.class_name().to_string(),
+            message: err.to_string(),
+            status: err.status(),
+            request_id: err.request_id().map(str::to_string),
+        }
+    }
+
+    /// A stop asked for by the user (Ctrl-C, a signal, a cancel).
+    pub fn interrupted(message: impl Into<String>) -> Stop {
+        Stop { class: "Interrupted".into(), message: message.into(), status: None, request_id: None }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
 }
 
 impl Report {
@@ -228,7 +261,7 @@ pub async fn award_sequential(
         on_batch(&outcomes);
         if let Err(e) = &result {
             if is_fatal(e) {
-                report.stopped_by = Some(e.to_string());
+                report.stopped_by = Some(Stop::from_error(e));
             }
         }
         report.rows.extend(outcomes);

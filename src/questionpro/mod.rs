@@ -311,13 +311,20 @@ struct Payload {
 
 fn parse_award(body: &[u8], rows: &[PointsAward]) -> Result<AwardResult, String> {
     let env: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    // With duplicates allowed, one member can be skipped on several rows: each item claims
+    // the next row of that member not claimed yet.
+    let mut claimed = vec![false; rows.len()];
     let skipped = env
         .response
         .skipped
         .into_iter()
         .map(|raw| {
             let panel_member_id = skipped_member_id(&raw);
-            let row = panel_member_id.and_then(|id| rows.iter().position(|r| r.panel_member_id == id));
+            let row = panel_member_id.and_then(|id| {
+                let i = (0..rows.len()).find(|&i| !claimed[i] && rows[i].panel_member_id == id)?;
+                claimed[i] = true;
+                Some(i)
+            });
             SkippedItem { raw, panel_member_id, row }
         })
         .collect();

@@ -190,16 +190,22 @@ impl Splio {
 
     /// Reads one reward by its external id.
     pub async fn get_reward(&self, external_id: &str) -> Result<Reward, Error> {
+        if external_id.trim().is_empty() {
+            return Err(Error::Validation(vec![crate::FieldError::new(
+                "external_id",
+                "is_blank",
+                "This value should not be blank.",
+            )]));
+        }
         let path = format!("loyalty/v1/rewards/{}", encode_segment(external_id));
         let ans = self.call(Method::GET, &path, Safety::Safe, None).await?;
         if !ans.status.is_success() {
             return Err(ans.into_error(Vendor::Splio));
         }
         serde_json::from_slice::<Reward>(&ans.body).map_err(|e| {
-            Error::from_api(ApiError {
-                message: format!("unreadable reward: {e}"),
-                ..ApiError::parse(Vendor::Splio, 500, &ans.headers, &ans.body)
-            })
+            let mut api = ApiError::parse(Vendor::Splio, ans.status.as_u16(), &ans.headers, &ans.body);
+            api.message = format!("Splio answered {} with a reward that could not be read: {e}", ans.status.as_u16());
+            Error::Api(Box::new(api))
         })
     }
 
@@ -285,9 +291,14 @@ impl Splio {
 fn token_lifetime(token: &str) -> Option<Duration> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_f64()?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64((exp - now).max(0.0)))
+    let claims = serde_json::from_slice::<Value>(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    // exp - iat is immune to a skewed local clock; the local clock is the fallback.
+    let start = match claims.get("iat").and_then(Value::as_f64) {
+        Some(iat) if iat < exp => iat,
+        _ => SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64(),
+    };
+    Some(Duration::from_secs_f64((exp - start).clamp(0.0, 30.0 * 86_400.0)))
 }
 
 fn encode_segment(s: &str) -> String {

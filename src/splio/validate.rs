@@ -163,7 +163,7 @@ fn is_int(v: &Value) -> bool {
 
 /// The count a `max_attribution_count` value stands for: a whole number, given as a
 /// non-negative integer or a string of digits.
-pub(crate) fn count_value(v: &Value) -> Option<u64> {
+pub fn count_value(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => {
@@ -239,7 +239,7 @@ fn check_rules(obj: &Map<String, Value>, field_errs: &[FieldError], errs: &mut V
 
 /// A date as the vendor's pattern accepts it, as (year, month, day, hour, minute, second).
 /// Zero-padded hours `01`–`09` are accepted too: what the writer meant is plain.
-pub(crate) fn parse_date(s: &str) -> Option<[u32; 6]> {
+pub fn parse_date(s: &str) -> Option<[u32; 6]> {
     let (date, time) = s.split_once(' ')?;
     let mut d = date.split('-');
     let mut t = time.split(':');
@@ -268,14 +268,14 @@ pub(crate) fn parse_date(s: &str) -> Option<[u32; 6]> {
 
 /// Writes a date the way the vendor's pattern is sure to accept: zero-padded, except the hour,
 /// which the pattern (`00|[0-9]|1[0-9]|2[0-3]`) allows only as `00` or without a leading zero.
-pub(crate) fn format_date([y, mo, d, h, mi, s]: [u32; 6]) -> String {
+pub fn format_date([y, mo, d, h, mi, s]: [u32; 6]) -> String {
     let hour = if h == 0 { "00".to_string() } else { h.to_string() };
     format!("{y:04}-{mo:02}-{d:02} {hour}:{mi:02}:{s:02}")
 }
 
 /// The payload as it goes on the wire: dates rewritten by [`format_date`] and
 /// `max_attribution_count` as a string (the create schema's type). Nulls are dropped.
-pub(crate) fn wire_payload(payload: &Value) -> Value {
+pub fn wire_payload(payload: &Value) -> Value {
     let Some(obj) = payload.as_object() else { return payload.clone() };
     let mut out = Map::with_capacity(obj.len());
     for (k, v) in obj {

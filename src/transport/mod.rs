@@ -145,7 +145,9 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let Some(first) = attempt.previous().first() else { return attempt.stop() };
         let same_origin = first.origin() == attempt.url().origin();
-        if attempt.previous().len() > 5 || !same_origin {
+        // 301/302/303 would turn a POST into a GET without its body: only 307/308 keep both.
+        let keeps_method = matches!(attempt.status().as_u16(), 307 | 308);
+        if attempt.previous().len() > 5 || !same_origin || !keeps_method {
             attempt.stop()
         } else {
             attempt.follow()
@@ -340,8 +342,8 @@ fn is_spent_quota(ans: &Answer) -> bool {
     if ans.status != StatusCode::TOO_MANY_REQUESTS {
         return false;
     }
-    let text = String::from_utf8_lossy(&ans.body[..ans.body.len().min(8192)]);
-    text.contains("API call limit exceeded") || text.contains("\"1013\"") || text.contains(": 1013")
+    let e = crate::error::ApiError::parse(Vendor::QuestionPro, 429, &ans.headers, &ans.body);
+    e.error_id.as_deref() == Some("1013") || e.message.to_ascii_lowercase().contains("call limit exceeded")
 }
 
 /// How long the server asked to wait: `Retry-After` (seconds or an HTTP date) or Splio's
