@@ -5,13 +5,12 @@ mod rows;
 pub use rows::{rows_from_values, validate_rows, DuplicateCheck, PointsAward};
 
 use crate::error::{Error, UnknownCause, Vendor};
-use crate::transport::{self, RateLimit, Safety, Transport, TransportOptions};
+use crate::transport::{self, Safety, Transport, TransportOptions};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// The environment variable the API key is read from when none is given.
 pub const API_KEY_ENV: &str = "QUESTIONPRO_API_KEY";
@@ -134,9 +133,7 @@ impl fmt::Debug for QuestionProBuilder {
 }
 
 impl QuestionProBuilder {
-    fn opts(&mut self) -> &mut TransportOptions {
-        self.opts.get_or_insert_with(TransportOptions::questionpro)
-    }
+    transport::builder_setters!(TransportOptions::questionpro);
 
     /// The API key; without it, `QUESTIONPRO_API_KEY` is read.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
@@ -153,49 +150,11 @@ impl QuestionProBuilder {
         self.base_url = Some(url.into());
         self
     }
-    /// Limit for the whole request (default 30 s).
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.opts().timeout = t;
-        self
-    }
-    /// Limit for connecting (default 10 s).
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.opts().connect_timeout = t;
-        self
-    }
-    /// How many times a request may be re-sent when that is safe (default 3).
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.opts().max_retries = n;
-        self
-    }
-    /// First backoff step and the largest one (defaults 500 ms and 30 s).
-    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        let o = self.opts();
-        o.backoff_base = base;
-        o.backoff_max = max;
-        self
-    }
-    /// The longest server-requested wait the client sits out by itself (default 120 s).
-    pub fn max_retry_wait(mut self, t: Duration) -> Self {
-        self.opts().max_retry_wait = t;
-        self
-    }
-    /// Client-side pacing (default: 300 calls per 60 s); `None` turns it off.
-    pub fn rate_limit(mut self, rate: Option<RateLimit>) -> Self {
-        self.opts().rate_limit = rate;
-        self
-    }
     /// Allow one member id to appear more than once in a submission (default: an error).
     pub fn allow_duplicates(mut self, yes: bool) -> Self {
         self.allow_duplicates = yes;
         self
     }
-    /// All transport settings at once.
-    pub fn transport_options(mut self, opts: TransportOptions) -> Self {
-        self.opts = Some(opts);
-        self
-    }
-
     /// Builds the client. Fails when no key is given or found, or the base URL is not allowed.
     pub fn build(self) -> Result<QuestionPro, Error> {
         let api_key = match self.api_key.filter(|k| !k.trim().is_empty()) {

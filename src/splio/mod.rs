@@ -8,7 +8,7 @@ pub use model::{CustomField, MonetaryType, NewReward, Reward, ValidityIntervalTy
 pub use validate::validate_reward_value;
 
 use crate::error::{ApiError, Error, UnknownCause, Vendor};
-use crate::transport::{self, Answer, RateLimit, Safety, Transport, TransportOptions};
+use crate::transport::{self, Answer, Safety, Transport, TransportOptions};
 use base64::Engine;
 use reqwest::Method;
 use serde_json::Value;
@@ -70,9 +70,8 @@ impl fmt::Debug for SplioBuilder {
 }
 
 impl SplioBuilder {
-    fn opts(&mut self) -> &mut TransportOptions {
-        self.opts.get_or_insert_with(TransportOptions::splio)
-    }
+    transport::builder_setters!(TransportOptions::splio);
+
     /// The API key; without it, `SPLIO_API_KEY` is read.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
@@ -83,44 +82,6 @@ impl SplioBuilder {
         self.base_url = Some(url.into());
         self
     }
-    /// Limit for the whole request (default 30 s).
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.opts().timeout = t;
-        self
-    }
-    /// Limit for connecting (default 10 s).
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.opts().connect_timeout = t;
-        self
-    }
-    /// How many times a request may be re-sent when that is safe (default 3).
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.opts().max_retries = n;
-        self
-    }
-    /// First backoff step and the largest one (defaults 500 ms and 30 s).
-    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        let o = self.opts();
-        o.backoff_base = base;
-        o.backoff_max = max;
-        self
-    }
-    /// The longest server-requested wait the client sits out by itself (default 120 s).
-    pub fn max_retry_wait(mut self, t: Duration) -> Self {
-        self.opts().max_retry_wait = t;
-        self
-    }
-    /// Client-side pacing (default: 10 requests per second); `None` turns it off.
-    pub fn rate_limit(mut self, rate: Option<RateLimit>) -> Self {
-        self.opts().rate_limit = rate;
-        self
-    }
-    /// All transport settings at once.
-    pub fn transport_options(mut self, opts: TransportOptions) -> Self {
-        self.opts = Some(opts);
-        self
-    }
-
     /// Builds the client. Fails when no key is given or found, or the base URL is not allowed.
     pub fn build(self) -> Result<Splio, Error> {
         let api_key = match self.api_key.filter(|k| !k.trim().is_empty()) {

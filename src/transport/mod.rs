@@ -64,6 +64,54 @@ impl TransportOptions {
     }
 }
 
+/// The transport setters both clients' builders share; `$defaults` makes the vendor's
+/// default options. The builder needs a field `opts: Option<TransportOptions>`.
+macro_rules! builder_setters {
+    ($defaults:path) => {
+        fn opts(&mut self) -> &mut TransportOptions {
+            self.opts.get_or_insert_with($defaults)
+        }
+        /// Limit for the whole request (default 30 s).
+        pub fn timeout(mut self, t: std::time::Duration) -> Self {
+            self.opts().timeout = t;
+            self
+        }
+        /// Limit for connecting (default 10 s).
+        pub fn connect_timeout(mut self, t: std::time::Duration) -> Self {
+            self.opts().connect_timeout = t;
+            self
+        }
+        /// How many times a request may be re-sent when that is safe (default 3).
+        pub fn max_retries(mut self, n: u32) -> Self {
+            self.opts().max_retries = n;
+            self
+        }
+        /// First backoff step and the largest one (defaults 500 ms and 30 s).
+        pub fn backoff(mut self, base: std::time::Duration, max: std::time::Duration) -> Self {
+            let o = self.opts();
+            o.backoff_base = base;
+            o.backoff_max = max;
+            self
+        }
+        /// The longest server-requested wait the client sits out by itself (default 120 s).
+        pub fn max_retry_wait(mut self, t: std::time::Duration) -> Self {
+            self.opts().max_retry_wait = t;
+            self
+        }
+        /// Client-side pacing (default: the vendor's published limit); `None` turns it off.
+        pub fn rate_limit(mut self, rate: Option<$crate::transport::RateLimit>) -> Self {
+            self.opts().rate_limit = rate;
+            self
+        }
+        /// All transport settings at once.
+        pub fn transport_options(mut self, opts: TransportOptions) -> Self {
+            self.opts = Some(opts);
+            self
+        }
+    };
+}
+pub(crate) use builder_setters;
+
 /// Whether a request may be repeated when its outcome is not known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Safety {
