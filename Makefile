@@ -57,7 +57,7 @@ test:
 	@for suite in $(SUITES) lint; do $(MAKE) $$suite || exit 1; done
 
 test-rust:
-	$(CARGO) test --workspace --all-features
+	$(CARGO) test --all-features
 
 # test-python:   $(PYTHON) -m venv $(VENV), install maturin and pytest into it,
 #                `maturin develop`, then `$(VENV)/bin/pytest tests/python`.

@@ -2,7 +2,7 @@
 
 mod rows;
 
-pub use rows::{rows_from_values, validate_rows, DuplicateCheck, PointsAward};
+pub use rows::{rows_from_values, validate_rows, Cell, DuplicateCheck, PointsAward};
 
 use crate::error::{Error, UnknownCause, Vendor};
 use crate::transport::{self, Safety, Transport, TransportOptions};

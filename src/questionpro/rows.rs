@@ -47,26 +47,24 @@ impl PointsAward {
 
     /// [`PointsAward::from_value`] for an object already in hand.
     pub fn from_map(obj: &Map<String, Value>) -> Result<PointsAward, Vec<FieldError>> {
+        let get = |names: &[&str]| names.iter().find_map(|n| obj.get(*n));
+        Self::from_cells(
+            Cell::of(get(&["panelMemberID", "panel_member_id", "panelMemberId"])),
+            Cell::of(get(&["points"])),
+            Cell::of(get(&["comments", "comment"])),
+        )
+    }
+
+    /// Reads one row from its three field values, however the caller found them (a JSON
+    /// object, a Python dict, a DataFrame column). Every rule of a row is applied here.
+    pub fn from_cells(id: Cell<'_>, points: Cell<'_>, comments: Cell<'_>) -> Result<PointsAward, Vec<FieldError>> {
         let mut errs = Vec::new();
-        let get = |names: &[&str]| names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null());
-        let id = match get(&["panelMemberID", "panel_member_id", "panelMemberId"]) {
-            None => {
-                errs.push(FieldError::new(KEY_ID, "is_missing", "panelMemberID is required."));
-                None
-            }
-            Some(v) => int_field(v, KEY_ID, &mut errs),
-        };
-        let points = match get(&["points"]) {
-            None => {
-                errs.push(FieldError::new(KEY_POINTS, "is_missing", "points is required."));
-                None
-            }
-            Some(v) => int_field(v, KEY_POINTS, &mut errs),
-        };
-        let comments = match get(&["comments", "comment"]) {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
+        let id = int_cell(id, KEY_ID, "panelMemberID is required.", &mut errs);
+        let points = int_cell(points, KEY_POINTS, "points is required.", &mut errs);
+        let comments = match comments {
+            Cell::Missing => None,
+            Cell::Str(s) => Some(s.to_string()),
+            _ => {
                 errs.push(FieldError::new(KEY_COMMENTS, "wrong_type", "This value should be of type string."));
                 None
             }
@@ -86,6 +84,57 @@ impl PointsAward {
     }
 }
 
+/// One field value of an untyped row, as a binding or reader found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// Absent, or null / None.
+    Missing,
+    /// An integer that fits in 64 bits.
+    Int(i64),
+    /// A string.
+    Str(&'a str),
+    /// An integer too large for 64 bits.
+    BigInt,
+    /// Any other value; the name of its type (`float`, `bool`, ...).
+    Other(&'a str),
+}
+
+impl<'a> Cell<'a> {
+    /// The cell of a JSON value.
+    pub fn of(v: Option<&'a Value>) -> Cell<'a> {
+        match v {
+            None | Some(Value::Null) => Cell::Missing,
+            Some(Value::String(s)) => Cell::Str(s),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None if n.is_u64() => Cell::BigInt,
+                None => Cell::Other("float"),
+            },
+            Some(Value::Bool(_)) => Cell::Other("bool"),
+            Some(Value::Array(_)) => Cell::Other("array"),
+            Some(Value::Object(_)) => Cell::Other("object"),
+        }
+    }
+}
+
+fn int_cell(cell: Cell<'_>, key: &str, missing: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
+    match cell {
+        Cell::Int(n) => Some(n),
+        Cell::Missing => {
+            errs.push(FieldError::new(key, "is_missing", missing));
+            None
+        }
+        Cell::BigInt => {
+            errs.push(FieldError::new(key, "wrong_type", "This value should be an integer within the 64-bit range."));
+            None
+        }
+        Cell::Str(_) | Cell::Other(_) => {
+            errs.push(FieldError::new(key, "wrong_type", "This value should be of type int."));
+            None
+        }
+    }
+}
+
 const KEY_ID: &str = "panelMemberID";
 
 /// The member id of an untyped row, when it has a readable one.
@@ -95,21 +144,6 @@ pub(crate) fn member_id_of(v: &Value) -> Option<i64> {
 }
 const KEY_POINTS: &str = "points";
 const KEY_COMMENTS: &str = "comments";
-
-fn int_field(v: &Value, key: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
-    match v.as_i64() {
-        Some(n) => Some(n),
-        None => {
-            let desc = if v.is_number() {
-                "This value should be an integer within the 64-bit range."
-            } else {
-                "This value should be of type int."
-            };
-            errs.push(FieldError::new(key, "wrong_type", desc));
-            None
-        }
-    }
-}
 
 fn check_member_id(id: i64, errs: &mut Vec<FieldError>) {
     if id <= 0 {
