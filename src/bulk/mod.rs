@@ -1,14 +1,24 @@
 //! Running many points rows through the API and accounting for every row.
 //!
-//! Each input row ends in exactly one [`Outcome`]. This first runner sends batches one after
-//! another; the concurrent, journaled engine builds on the same accounting.
+//! Each input row ends in exactly one [`Outcome`]. [`award_sequential`] sends batches one
+//! after another from rows in memory; [`BulkJob`] (`QuestionPro::bulk_award`) is the engine:
+//! streaming input, chunks in flight at once, shared pacing, and a journal for resuming.
+
+mod engine;
+mod journal;
+
+pub use engine::{
+    BulkJob, BulkOptions, BulkReport, CancellationToken, ChunkReport, IterSource, JobError, OnInvalid, Progress,
+    RowRead, RowSource, RowView, VecSource,
+};
+pub use journal::{ChunkState, Journal};
 
 use crate::error::{Error, FieldError};
 use crate::questionpro::{AwardResult, PointsAward, QuestionPro};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What became of one input row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The vendor counted it.
@@ -66,7 +76,7 @@ pub fn is_fatal(err: &Error) -> bool {
 }
 
 /// The outcome of one input row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowOutcome {
     /// Index of the row in the input (0-based).
     pub row: usize,
@@ -87,7 +97,7 @@ pub struct RowOutcome {
 }
 
 /// Counts per outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub rows: usize,
     pub awarded: usize,

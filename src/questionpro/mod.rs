@@ -229,16 +229,31 @@ impl QuestionPro {
 
     /// Sends already validated rows.
     pub(crate) async fn send_points(&self, rows: &[PointsAward]) -> Result<AwardResult, Error> {
+        self.send_points_observed(rows, &|| {}).await
+    }
+
+    /// Sends already validated rows, calling `before_send` right before each attempt.
+    pub(crate) async fn send_points_observed(
+        &self,
+        rows: &[PointsAward],
+        before_send: &(dyn Fn() + Send + Sync),
+    ) -> Result<AwardResult, Error> {
         let body = serde_json::to_vec(rows).map_err(|e| Error::Config(format!("could not encode rows: {e}")))?;
         let key = &self.api_key;
         let ans = self
             .transport
-            .send(Method::POST, POINTS_PATH, Safety::Unsafe, |r| {
-                r.header("api-key", key.clone())
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json")
-                    .body(body.clone())
-            })
+            .send_observed(
+                Method::POST,
+                POINTS_PATH,
+                Safety::Unsafe,
+                |r| {
+                    r.header("api-key", key.clone())
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json")
+                        .body(body.clone())
+                },
+                before_send,
+            )
             .await?;
         if !ans.status.is_success() {
             return Err(ans.into_error(Vendor::QuestionPro));

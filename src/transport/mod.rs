@@ -141,7 +141,7 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     base: Url,
     opts: TransportOptions,
-    pacer: Option<Arc<Pacer>>,
+    pacer: Arc<Pacer>,
 }
 
 /// Checks a base URL: https anywhere, plain http only to a loopback host.
@@ -220,11 +220,9 @@ impl Transport {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
-        let pacer = opts.rate_limit.map(|r| {
-            let host = base.host_str().unwrap_or_default();
-            let port = base.port_or_known_default().unwrap_or(0);
-            pacing::shared(format!("{vendor:?}|{host}:{port}|{pacing_scope}"), r)
-        });
+        let host = base.host_str().unwrap_or_default();
+        let port = base.port_or_known_default().unwrap_or(0);
+        let pacer = pacing::shared(format!("{vendor:?}|{host}:{port}|{pacing_scope}"), opts.rate_limit);
         Ok(Transport { http, base, opts, pacer })
     }
 
@@ -242,13 +240,25 @@ impl Transport {
         safety: Safety,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Answer, Error> {
+        self.send_observed(method, path, safety, build, &|| {}).await
+    }
+
+    /// [`Transport::send`], calling `before_send` right before each attempt goes on the wire
+    /// (after pacing), so a journal can tell "never sent" from "maybe sent".
+    pub async fn send_observed(
+        &self,
+        method: Method,
+        path: &str,
+        safety: Safety,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        before_send: &(dyn Fn() + Send + Sync),
+    ) -> Result<Answer, Error> {
         let url = self.url(path);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if let Some(p) = &self.pacer {
-                p.acquire().await;
-            }
+            self.pacer.acquire().await;
+            before_send();
             let started = tokio::time::Instant::now();
             let req = build(self.http.request(method.clone(), url.clone()));
             let outcome = match req.send().await {
@@ -283,9 +293,7 @@ impl Transport {
                         if wait <= self.opts.max_retry_wait {
                             if refused {
                                 // The server is telling everyone who shares this key to slow down.
-                                if let Some(p) = &self.pacer {
-                                    p.pause_until(tokio::time::Instant::now() + wait);
-                                }
+                                self.pacer.pause_until(tokio::time::Instant::now() + wait);
                             }
                             tracing::debug!(target: "rewardkit", status = s, wait_ms = wait.as_millis() as u64, attempt, "retrying");
                             tokio::time::sleep(wait).await;

@@ -33,6 +33,7 @@ impl RateLimit {
 }
 
 /// Hands out evenly spaced send slots. Shared by every client that uses the same key.
+/// Without a rate it spaces nothing, but still holds everyone back after a 429 or 503.
 #[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
@@ -40,9 +41,9 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// A pacer for one rate.
-    pub fn new(rate: RateLimit) -> Self {
-        Pacer { interval: rate.interval(), next: Mutex::new(None) }
+    /// A pacer for one rate; `None` for no pacing (only server-requested pauses).
+    pub fn new(rate: Option<RateLimit>) -> Self {
+        Pacer { interval: rate.map_or(Duration::ZERO, |r| r.interval()), next: Mutex::new(None) }
     }
 
     /// Waits for the next free slot.
@@ -68,12 +69,12 @@ impl Pacer {
 
 /// The process-wide pacer for `scope` (vendor, host and a hash of the key) at `rate`.
 /// Clients built with the same key and rate share it, so they share the vendor's budget.
-pub(crate) fn shared(scope: String, rate: RateLimit) -> Arc<Pacer> {
+pub(crate) fn shared(scope: String, rate: Option<RateLimit>) -> Arc<Pacer> {
     type Registry = Mutex<HashMap<(String, u32, Duration), Weak<Pacer>>>;
     static PACERS: OnceLock<Registry> = OnceLock::new();
     let mut map = PACERS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     map.retain(|_, w| w.strong_count() > 0);
-    let key = (scope, rate.calls, rate.per);
+    let key = (scope, rate.map_or(0, |r| r.calls), rate.map_or(Duration::ZERO, |r| r.per));
     if let Some(p) = map.get(&key).and_then(Weak::upgrade) {
         return p;
     }
@@ -88,7 +89,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn spaces_calls_evenly_and_pauses() {
-        let p = Pacer::new(RateLimit::new(10, Duration::from_secs(1)));
+        let p = Pacer::new(Some(RateLimit::new(10, Duration::from_secs(1))));
         let t0 = Instant::now();
         for _ in 0..5 {
             p.acquire().await;
@@ -101,9 +102,9 @@ mod tests {
 
     #[test]
     fn same_scope_shares_one_pacer() {
-        let a = shared("qp|host|1".into(), RateLimit::QUESTIONPRO);
-        let b = shared("qp|host|1".into(), RateLimit::QUESTIONPRO);
-        let c = shared("qp|host|2".into(), RateLimit::QUESTIONPRO);
+        let a = shared("qp|host|1".into(), Some(RateLimit::QUESTIONPRO));
+        let b = shared("qp|host|1".into(), Some(RateLimit::QUESTIONPRO));
+        let c = shared("qp|host|2".into(), Some(RateLimit::QUESTIONPRO));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
     }

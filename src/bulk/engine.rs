@@ -1,0 +1,1038 @@
+//! The bulk engine: rows stream in from a [`RowSource`], are validated, cut into chunks and
+//! sent several at a time through the client's shared pacer, and every row ends with exactly
+//! one [`Outcome`]. With a journal, a killed job resumes without re-sending what went out.
+//!
+//! Memory stays flat however long the input is: rows are read in blocks, at most
+//! `concurrency` chunks are held at once, a one-shot source is spooled to a temporary file for
+//! the validation pass, and the report keeps per-chunk states plus only the rows that have an
+//! outcome of their own (invalid, skipped, ...).
+
+use super::journal::{ChunkState, Journal};
+use super::{batch_outcomes, is_fatal, Outcome, RowOutcome, Stop, Totals};
+use crate::error::{Error, FieldError};
+use crate::questionpro::{DuplicateCheck, PointsAward, QuestionPro};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+pub use tokio_util::sync::CancellationToken;
+
+/// One row as a source read it: the typed row, or its field errors.
+pub type RowRead = Result<PointsAward, Vec<FieldError>>;
+
+/// Where a job's rows come from. Reading may block (a file, a Python iterator); the engine
+/// calls it from a blocking thread.
+pub trait RowSource: Send {
+    /// Appends up to `max` rows to `out`; returns `false` once the source is exhausted.
+    fn read(&mut self, max: usize, out: &mut Vec<RowRead>) -> Result<bool, Error>;
+
+    /// Goes back to the first row for a second pass; `false` when the source cannot, in
+    /// which case the engine spools the validated rows to a temporary file instead.
+    fn rewind(&mut self) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    /// The number of rows, when known before reading them (for progress).
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A source over rows in memory.
+pub struct VecSource {
+    rows: Vec<RowRead>,
+    next: usize,
+}
+
+impl VecSource {
+    /// Typed rows.
+    pub fn new(rows: Vec<PointsAward>) -> Self {
+        VecSource { rows: rows.into_iter().map(Ok).collect(), next: 0 }
+    }
+
+    /// Untyped rows, read with [`PointsAward::from_value`].
+    pub fn from_values(values: &[Value]) -> Self {
+        VecSource { rows: values.iter().map(PointsAward::from_value).collect(), next: 0 }
+    }
+}
+
+impl RowSource for VecSource {
+    fn read(&mut self, max: usize, out: &mut Vec<RowRead>) -> Result<bool, Error> {
+        let end = (self.next + max).min(self.rows.len());
+        out.extend(self.rows[self.next..end].iter().cloned());
+        self.next = end;
+        Ok(self.next < self.rows.len())
+    }
+    fn rewind(&mut self) -> Result<bool, Error> {
+        self.next = 0;
+        Ok(true)
+    }
+    fn len_hint(&self) -> Option<usize> {
+        Some(self.rows.len())
+    }
+}
+
+/// A one-shot source over any iterator of rows.
+pub struct IterSource<I>(pub I);
+
+impl<I: Iterator<Item = RowRead> + Send> RowSource for IterSource<I> {
+    fn read(&mut self, max: usize, out: &mut Vec<RowRead>) -> Result<bool, Error> {
+        for _ in 0..max {
+            match self.0.next() {
+                Some(r) => out.push(r),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// What to do when some rows are invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Validate every row first; if any is invalid, send nothing.
+    #[default]
+    Stop,
+    /// Send the valid rows as they are read; report the invalid ones.
+    SendValid,
+}
+
+/// Settings of a bulk job.
+#[derive(Debug, Clone)]
+pub struct BulkOptions {
+    /// Rows per request. Default 500.
+    pub batch_size: usize,
+    /// Requests in flight at once. Default 4.
+    pub concurrency: usize,
+    pub on_invalid: OnInvalid,
+    /// Allow one member id on several rows. Default: an error.
+    pub allow_duplicates: bool,
+    /// An SQLite file recording each chunk's state, for resuming.
+    pub journal: Option<PathBuf>,
+    /// Re-send chunks an earlier run left unknown (they may be awarded twice).
+    pub resend_unknown: bool,
+}
+
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions {
+            batch_size: 500,
+            concurrency: 4,
+            on_invalid: OnInvalid::Stop,
+            allow_duplicates: false,
+            journal: None,
+            resend_unknown: false,
+        }
+    }
+}
+
+/// Where a job stands, given to the progress callback after each chunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Rows with an outcome so far.
+    pub rows_done: usize,
+    /// Rows in all, when known.
+    pub rows_total: Option<usize>,
+    pub requests: usize,
+    pub elapsed: Duration,
+    /// Rows per second in this run.
+    pub rate: f64,
+    /// Estimated time left, when the total is known.
+    pub eta: Option<Duration>,
+    pub totals: Totals,
+}
+
+/// The fate of one chunk of rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChunkReport {
+    pub chunk: usize,
+    /// Input index of its first and last row (invalid rows between them are not part of it).
+    pub first_row: usize,
+    pub last_row: usize,
+    pub rows: usize,
+    /// The outcome of its rows that have none of their own (see `BulkReport::exceptions`).
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Points of its awarded rows.
+    pub points_awarded: i64,
+    /// Its outcome was recorded by an earlier run (read from the journal).
+    pub from_journal: bool,
+}
+
+/// The result of a bulk job: every input row has exactly one outcome, given by its chunk or
+/// by its own entry in `exceptions`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BulkReport {
+    pub totals: Totals,
+    /// Requests sent in this run.
+    pub requests: usize,
+    /// Chunks in order.
+    pub chunks: Vec<ChunkReport>,
+    /// Rows with an outcome of their own (invalid, skipped, unknown by an inconsistent count),
+    /// in row order.
+    pub exceptions: Vec<RowOutcome>,
+    /// Rows read from the source.
+    pub rows_read: usize,
+    /// Chunks whose outcome came from the journal.
+    pub resumed_chunks: usize,
+    pub stopped_by: Option<Stop>,
+    pub elapsed: Duration,
+}
+
+/// One row of a [`BulkReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowView<'a> {
+    pub row: usize,
+    pub outcome: Outcome,
+    pub request_id: Option<&'a str>,
+    pub message: Option<&'a str>,
+}
+
+impl BulkReport {
+    /// True when every row was awarded or skipped by the vendor.
+    pub fn is_complete(&self) -> bool {
+        let t = &self.totals;
+        t.invalid + t.rejected + t.failed + t.unknown == 0
+    }
+
+    /// Chunks whose rows may or may not have been awarded.
+    pub fn unknown_chunks(&self) -> impl Iterator<Item = &ChunkReport> {
+        self.chunks.iter().filter(|c| c.outcome == Outcome::Unknown)
+    }
+
+    /// Every row's outcome, in row order.
+    pub fn rows(&self) -> impl Iterator<Item = RowView<'_>> + '_ {
+        let mut ex = self.exceptions.iter().peekable();
+        let mut chunk = 0usize;
+        (0..self.rows_read).filter_map(move |row| {
+            while ex.peek().is_some_and(|e| e.row < row) {
+                ex.next();
+            }
+            if let Some(e) = ex.peek().filter(|e| e.row == row) {
+                return Some(RowView {
+                    row,
+                    outcome: e.outcome,
+                    request_id: e.request_id.as_deref(),
+                    message: e.message.as_deref(),
+                });
+            }
+            while self.chunks.get(chunk).is_some_and(|c| c.last_row < row) {
+                chunk += 1;
+            }
+            let c = self.chunks.get(chunk).filter(|c| c.first_row <= row)?;
+            Some(RowView {
+                row,
+                outcome: c.outcome,
+                request_id: c.request_id.as_deref(),
+                message: c.message.as_deref(),
+            })
+        })
+    }
+
+    fn compute_totals(&mut self) {
+        let mut t = Totals { rows: self.rows_read, ..Totals::default() };
+        let mut own: HashMap<usize, usize> = HashMap::new();
+        for e in &self.exceptions {
+            bump(&mut t, e.outcome, 1);
+            if e.outcome != Outcome::Invalid {
+                if let Some(c) = self.chunk_of(e.row) {
+                    *own.entry(c).or_default() += 1;
+                }
+            }
+        }
+        for (i, c) in self.chunks.iter().enumerate() {
+            bump(&mut t, c.outcome, c.rows - own.get(&i).copied().unwrap_or(0));
+            t.points_awarded += c.points_awarded;
+        }
+        self.totals = t;
+    }
+
+    fn chunk_of(&self, row: usize) -> Option<usize> {
+        let i = self.chunks.partition_point(|c| c.last_row < row);
+        self.chunks.get(i).filter(|c| c.first_row <= row).map(|_| i)
+    }
+}
+
+fn bump(t: &mut Totals, o: Outcome, n: usize) {
+    match o {
+        Outcome::Awarded => t.awarded += n,
+        Outcome::Skipped => t.skipped += n,
+        Outcome::Invalid => t.invalid += n,
+        Outcome::Rejected => t.rejected += n,
+        Outcome::Failed => t.failed += n,
+        Outcome::Unknown => t.unknown += n,
+    }
+}
+
+/// A job that stopped on an error, with what it had done by then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct JobError {
+    pub error: Error,
+    pub report: Box<BulkReport>,
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A bulk job, set up and ready to run. See [`QuestionPro::bulk_award`] for the short form.
+pub struct BulkJob {
+    qp: QuestionPro,
+    opts: BulkOptions,
+    progress: Option<ProgressFn>,
+    cancel: CancellationToken,
+}
+
+impl QuestionPro {
+    /// Awards points to every row of `source` (see [`BulkJob`]).
+    pub async fn bulk_award(
+        &self,
+        source: impl RowSource + 'static,
+        opts: BulkOptions,
+    ) -> Result<BulkReport, JobError> {
+        BulkJob::new(self, opts).run(source).await
+    }
+}
+
+/// A chunk ready to send: its rows, their input indices, its content hash.
+struct Chunk {
+    id: usize,
+    rows: Vec<PointsAward>,
+    index: Vec<usize>,
+    hash: String,
+}
+
+enum Produced {
+    /// Stop mode: the validation pass is over.
+    Validated {
+        total: usize,
+        invalid: Vec<RowOutcome>,
+        fingerprint: String,
+    },
+    Invalid(RowOutcome),
+    Chunk(Chunk),
+    End {
+        rows_read: usize,
+    },
+    Failed(Error),
+}
+
+const READ_BLOCK: usize = 2048;
+
+impl BulkJob {
+    /// A job for `qp` with `opts`.
+    pub fn new(qp: &QuestionPro, opts: BulkOptions) -> Self {
+        BulkJob { qp: qp.clone(), opts, progress: None, cancel: CancellationToken::new() }
+    }
+
+    /// Calls `f` after each chunk with where the job stands.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// A token that stops the job cleanly when cancelled: chunks in flight finish and are
+    /// recorded, nothing more is sent.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs the job to the end (or to a fatal error, or a cancel).
+    pub async fn run(self, source: impl RowSource + 'static) -> Result<BulkReport, JobError> {
+        let started = Instant::now();
+        let opts = self.opts.clone();
+        let mut report = BulkReport::default();
+        let journal = match &opts.journal {
+            None => None,
+            Some(path) => match open_journal(path, &opts, &self.qp) {
+                Ok(j) => Some(Arc::new(j)),
+                Err(error) => return Err(JobError { error, report: Box::new(report) }),
+            },
+        };
+        let len_hint = source.len_hint();
+        let (tx, mut rx) = mpsc::channel::<Produced>(opts.concurrency.max(1));
+        let stop_reading = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let stop = stop_reading.clone();
+            let opts = opts.clone();
+            tokio::task::spawn_blocking(move || produce(source, &opts, &tx, &stop))
+        };
+
+        let mut state = Dispatch {
+            qp: self.qp.clone(),
+            journal,
+            opts: opts.clone(),
+            in_flight: JoinSet::new(),
+            total: len_hint,
+            started,
+            progress: self.progress.clone(),
+            fatal: None,
+            done_rows: 0,
+        };
+        let mut error: Option<Error> = None;
+        loop {
+            let msg = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled(), if report.stopped_by.is_none() => {
+                    report.stopped_by = Some(Stop::interrupted("the job was cancelled"));
+                    stop_reading.store(true, Ordering::Relaxed);
+                    break;
+                }
+                m = rx.recv() => m,
+            };
+            let Some(msg) = msg else { break };
+            match msg {
+                Produced::Validated { total, invalid, fingerprint } => {
+                    state.total = Some(total);
+                    if let Some(j) = &state.journal {
+                        if let Err(e) = check_fingerprint(j, &fingerprint) {
+                            error = Some(e);
+                            stop_reading.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    if !invalid.is_empty() {
+                        // Nothing is sent: report the invalid rows and raise them all at once.
+                        let errs = invalid.iter().flat_map(|r| r.errors.iter().cloned()).collect();
+                        report.done_rows_invalid(invalid);
+                        report.rows_read = total;
+                        error = Some(Error::Validation(errs));
+                        stop_reading.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                Produced::Invalid(r) => {
+                    state.done_rows += 1;
+                    report.exceptions.push(r);
+                }
+                Produced::Chunk(chunk) => {
+                    while state.in_flight.len() >= opts.concurrency.max(1) {
+                        state.collect_one(&mut report).await;
+                    }
+                    state.start(chunk, &mut report);
+                }
+                Produced::End { rows_read } => report.rows_read = rows_read,
+                Produced::Failed(e) => {
+                    error = Some(e);
+                    stop_reading.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            if report.stopped_by.is_none() {
+                if let Some(e) = &state.fatal {
+                    // From now on chunks are recorded as not sent, so every row still gets its outcome.
+                    report.stopped_by = Some(Stop::from_error(e));
+                }
+            }
+        }
+        while !state.in_flight.is_empty() {
+            state.collect_one(&mut report).await;
+        }
+        drop(rx);
+        let _ = producer.await;
+        if report.stopped_by.is_none() {
+            if let Some(e) = &state.fatal {
+                report.stopped_by = Some(Stop::from_error(e));
+            }
+        }
+        report.chunks.sort_by_key(|c| c.chunk);
+        report.exceptions.sort_by_key(|e| e.row);
+        if report.rows_read == 0 {
+            report.rows_read = report
+                .chunks
+                .last()
+                .map_or(0, |c| c.last_row + 1)
+                .max(report.exceptions.last().map_or(0, |e| e.row + 1));
+        }
+        report.compute_totals();
+        report.elapsed = started.elapsed();
+        state.report_progress(&report);
+        match error.or(state.fatal) {
+            Some(error) => Err(JobError { error, report: Box::new(report) }),
+            None => Ok(report),
+        }
+    }
+}
+
+impl BulkReport {
+    fn done_rows_invalid(&mut self, invalid: Vec<RowOutcome>) {
+        self.exceptions.extend(invalid);
+    }
+}
+
+fn open_journal(path: &std::path::Path, opts: &BulkOptions, qp: &QuestionPro) -> Result<Journal, Error> {
+    Journal::open(
+        path,
+        &[
+            ("endpoint", qp.base_url()),
+            ("batch_size", opts.batch_size.max(1).to_string()),
+            ("on_invalid", format!("{:?}", opts.on_invalid)),
+            ("allow_duplicates", opts.allow_duplicates.to_string()),
+        ],
+    )
+}
+
+fn check_fingerprint(j: &Journal, fingerprint: &str) -> Result<(), Error> {
+    match j.meta("fingerprint")? {
+        Some(old) if old != fingerprint => Err(Error::Config(
+            "the journal was written for a different input; use a new journal file for a new job".into(),
+        )),
+        Some(_) => Ok(()),
+        None => j.set_meta("fingerprint", fingerprint),
+    }
+}
+
+/// The state of the sending side.
+struct Dispatch {
+    qp: QuestionPro,
+    journal: Option<Arc<Journal>>,
+    opts: BulkOptions,
+    in_flight: JoinSet<(Chunk, ChunkResult)>,
+    total: Option<usize>,
+    started: Instant,
+    progress: Option<ProgressFn>,
+    fatal: Option<Error>,
+    done_rows: usize,
+}
+
+enum ChunkResult {
+    Sent { result: Result<crate::questionpro::AwardResult, Error>, went_out: bool },
+    Fatal(Error),
+}
+
+impl Dispatch {
+    /// Decides what to do with a chunk: take its outcome from the journal, record it as not
+    /// sent (after a fatal error), or send it.
+    fn start(&mut self, chunk: Chunk, report: &mut BulkReport) {
+        if let Some(e) = &self.fatal {
+            let msg = format!("not sent: the job stopped ({}: {e})", e.class_name());
+            report.chunks.push(chunk_report(&chunk, Outcome::Failed, None, Some(msg), Vec::new(), 0, false));
+            self.done_rows += chunk.rows.len();
+            return;
+        }
+        if let Some(j) = &self.journal {
+            match j.chunk(chunk.id) {
+                Err(e) => {
+                    self.fatal = Some(e);
+                    return self.start(chunk, report);
+                }
+                Ok(Some(prev)) if prev.hash != chunk.hash => {
+                    self.fatal = Some(Error::Config(format!(
+                        "the journal was written for a different input (chunk {} differs); use a new journal file",
+                        chunk.id
+                    )));
+                    return self.start(chunk, report);
+                }
+                Ok(Some(prev)) => match prev.state {
+                    ChunkState::Done => {
+                        let own = j.row_outcomes(chunk.id).unwrap_or_default();
+                        let points = chunk
+                            .rows
+                            .iter()
+                            .zip(&chunk.index)
+                            .filter(|(_, i)| !own.iter().any(|o| o.row == **i))
+                            .map(|(r, _)| r.points)
+                            .sum();
+                        report.chunks.push(chunk_report(
+                            &chunk,
+                            Outcome::Awarded,
+                            prev.request_id,
+                            None,
+                            Vec::new(),
+                            points,
+                            true,
+                        ));
+                        report.exceptions.extend(own);
+                        report.resumed_chunks += 1;
+                        self.done_rows += chunk.rows.len();
+                        return;
+                    }
+                    ChunkState::Sending | ChunkState::Unknown if !self.opts.resend_unknown => {
+                        let msg = "an earlier run sent this chunk and got no definitive answer: it may or may not have been awarded (resend_unknown sends it again)";
+                        report.chunks.push(chunk_report(
+                            &chunk,
+                            Outcome::Unknown,
+                            prev.request_id,
+                            Some(prev.message.unwrap_or_else(|| msg.to_string())),
+                            Vec::new(),
+                            0,
+                            true,
+                        ));
+                        report.resumed_chunks += 1;
+                        self.done_rows += chunk.rows.len();
+                        return;
+                    }
+                    // Rejected or failed chunks were not applied: send them again.
+                    _ => {}
+                },
+                Ok(None) => {}
+            }
+        }
+        let qp = self.qp.clone();
+        let journal = self.journal.clone();
+        self.in_flight.spawn(async move {
+            let went_out = Arc::new(AtomicBool::new(false));
+            let journal_error = Arc::new(std::sync::Mutex::new(None));
+            let hook = {
+                let went_out = went_out.clone();
+                let journal_error = journal_error.clone();
+                let journal = journal.clone();
+                let (id, first, last, n, hash) =
+                    (chunk.id, chunk.index[0], *chunk.index.last().unwrap_or(&0), chunk.rows.len(), chunk.hash.clone());
+                move || {
+                    if !went_out.swap(true, Ordering::SeqCst) {
+                        if let Some(j) = &journal {
+                            if let Err(e) = j.mark_sending(id, first, last, n, &hash) {
+                                *journal_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            }
+                        }
+                    }
+                }
+            };
+            let result = qp.send_points_observed(&chunk.rows, &hook).await;
+            if let Some(e) = journal_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return (chunk, ChunkResult::Fatal(e));
+            }
+            let went_out = went_out.load(Ordering::SeqCst);
+            (chunk, ChunkResult::Sent { result, went_out })
+        });
+    }
+
+    /// Waits for one chunk in flight and records its outcome.
+    async fn collect_one(&mut self, report: &mut BulkReport) {
+        let Some(joined) = self.in_flight.join_next().await else { return };
+        let (chunk, res) = match joined {
+            Ok(x) => x,
+            Err(e) => {
+                self.fatal.get_or_insert(Error::Config(format!("a send task failed: {e}")));
+                return;
+            }
+        };
+        let (result, went_out) = match res {
+            ChunkResult::Fatal(e) => {
+                self.fatal.get_or_insert(e);
+                report.chunks.push(chunk_report(
+                    &chunk,
+                    Outcome::Unknown,
+                    None,
+                    Some("sent, but the journal could not record the outcome".into()),
+                    Vec::new(),
+                    0,
+                    false,
+                ));
+                self.done_rows += chunk.rows.len();
+                return;
+            }
+            ChunkResult::Sent { result, went_out } => (result, went_out),
+        };
+        report.requests += usize::from(went_out);
+        let mut outcomes = batch_outcomes(0, &chunk.rows, &result);
+        for o in &mut outcomes {
+            o.row = chunk.index[o.row];
+        }
+        let (outcome, request_id, message, errors, state) = match &result {
+            Ok(r) => (Outcome::Awarded, r.request_id.clone(), None, Vec::new(), ChunkState::Done),
+            Err(e) => {
+                let o = Outcome::of_error(e);
+                let state = match o {
+                    Outcome::Unknown => ChunkState::Unknown,
+                    Outcome::Rejected => ChunkState::Rejected,
+                    _ => ChunkState::Failed,
+                };
+                (o, e.request_id().map(str::to_string), Some(e.to_string()), e.field_errors().to_vec(), state)
+            }
+        };
+        // Rows whose outcome differs from the chunk's (skipped rows, unknown by a count mismatch).
+        let own: Vec<RowOutcome> = outcomes.into_iter().filter(|o| o.outcome != outcome).collect();
+        let points: i64 = if outcome == Outcome::Awarded {
+            chunk
+                .rows
+                .iter()
+                .zip(&chunk.index)
+                .filter(|(_, i)| !own.iter().any(|o| o.row == **i))
+                .map(|(r, _)| r.points)
+                .sum()
+        } else {
+            0
+        };
+        if let (Some(j), true) = (&self.journal, went_out) {
+            if let Err(e) = j.finish(chunk.id, state, request_id.as_deref(), message.as_deref(), &own) {
+                self.fatal.get_or_insert(e);
+            }
+        }
+        if let Err(e) = &result {
+            if is_fatal(e) {
+                self.fatal.get_or_insert_with(|| clone_error(e));
+            }
+        }
+        report.chunks.push(chunk_report(&chunk, outcome, request_id, message, errors, points, false));
+        report.exceptions.extend(own);
+        self.done_rows += chunk.rows.len();
+        self.report_progress(report);
+    }
+
+    fn report_progress(&self, report: &BulkReport) {
+        let Some(f) = &self.progress else { return };
+        let elapsed = self.started.elapsed();
+        let rate = if elapsed.as_secs_f64() > 0.0 { self.done_rows as f64 / elapsed.as_secs_f64() } else { 0.0 };
+        let eta = self
+            .total
+            .filter(|_| rate > 0.0)
+            .map(|t| Duration::from_secs_f64(t.saturating_sub(self.done_rows) as f64 / rate));
+        let mut partial =
+            BulkReport { chunks: report.chunks.clone(), exceptions: report.exceptions.clone(), ..Default::default() };
+        partial.chunks.sort_by_key(|c| c.chunk);
+        partial.exceptions.sort_by_key(|e| e.row);
+        partial.rows_read = self.done_rows;
+        partial.compute_totals();
+        f(&Progress {
+            rows_done: self.done_rows,
+            rows_total: self.total,
+            requests: report.requests,
+            elapsed,
+            rate,
+            eta,
+            totals: partial.totals,
+        });
+    }
+}
+
+fn chunk_report(
+    chunk: &Chunk,
+    outcome: Outcome,
+    request_id: Option<String>,
+    message: Option<String>,
+    errors: Vec<FieldError>,
+    points_awarded: i64,
+    from_journal: bool,
+) -> ChunkReport {
+    ChunkReport {
+        chunk: chunk.id,
+        first_row: chunk.index.first().copied().unwrap_or(0),
+        last_row: chunk.index.last().copied().unwrap_or(0),
+        rows: chunk.rows.len(),
+        outcome,
+        request_id,
+        message,
+        errors,
+        points_awarded,
+        from_journal,
+    }
+}
+
+/// A copy of a fatal error to keep while the original goes into the chunk's report.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Authentication(a) => Error::Authentication(a.clone()),
+        Error::PermissionDenied(a) => Error::PermissionDenied(a.clone()),
+        Error::RateLimit(a) => Error::RateLimit(a.clone()),
+        Error::Config(m) => Error::Config(m.clone()),
+        other => Error::Config(other.to_string()),
+    }
+}
+
+/// FNV-1a: stable across Rust versions and platforms, which a journal on disk needs.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u64::from(x);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn row(&mut self, index: usize, r: &PointsAward) {
+        self.bytes(&(index as u64).to_le_bytes());
+        self.bytes(&r.panel_member_id.to_le_bytes());
+        self.bytes(&r.points.to_le_bytes());
+        match &r.comments {
+            Some(c) => {
+                self.bytes(&(c.len() as u64).to_le_bytes());
+                self.bytes(c.as_bytes());
+            }
+            None => self.bytes(&u64::MAX.to_le_bytes()),
+        }
+    }
+    fn hex(self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// Builds chunks from valid rows and hands them to the dispatcher.
+struct Chunker<'a> {
+    batch: usize,
+    next_id: usize,
+    cur: Chunk,
+    tx: &'a mpsc::Sender<Produced>,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(batch: usize, tx: &'a mpsc::Sender<Produced>) -> Self {
+        Chunker { batch, next_id: 0, cur: empty_chunk(0, batch), tx }
+    }
+
+    /// Adds a row; false when the receiver is gone (the job stopped).
+    fn push(&mut self, index: usize, row: PointsAward) -> bool {
+        self.cur.rows.push(row);
+        self.cur.index.push(index);
+        if self.cur.rows.len() >= self.batch {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.cur.rows.is_empty() {
+            return true;
+        }
+        self.next_id += 1;
+        let mut chunk = std::mem::replace(&mut self.cur, empty_chunk(self.next_id, self.batch));
+        let mut h = Fnv::new();
+        for (r, i) in chunk.rows.iter().zip(&chunk.index) {
+            h.row(*i, r);
+        }
+        chunk.hash = h.hex();
+        self.tx.blocking_send(Produced::Chunk(chunk)).is_ok()
+    }
+}
+
+fn empty_chunk(id: usize, batch: usize) -> Chunk {
+    Chunk { id, rows: Vec::with_capacity(batch), index: Vec::with_capacity(batch), hash: String::new() }
+}
+
+fn invalid_row(row: usize, errors: Vec<FieldError>) -> RowOutcome {
+    let errors: Vec<FieldError> = errors.into_iter().map(|e| e.at_row(row)).collect();
+    RowOutcome {
+        row,
+        panel_member_id: None,
+        points: None,
+        outcome: Outcome::Invalid,
+        request_id: None,
+        message: Some("not sent: the row is invalid".into()),
+        errors,
+        skipped: None,
+    }
+}
+
+/// The reading side, on a blocking thread: validation pass (in Stop mode), then chunks.
+fn produce(mut source: impl RowSource, opts: &BulkOptions, tx: &mpsc::Sender<Produced>, stop: &AtomicBool) {
+    if let Err(e) = produce_inner(&mut source, opts, tx, stop) {
+        let _ = tx.blocking_send(Produced::Failed(e));
+    }
+}
+
+fn produce_inner(
+    source: &mut impl RowSource,
+    opts: &BulkOptions,
+    tx: &mpsc::Sender<Produced>,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let batch = opts.batch_size.max(1);
+    let mut dups = DuplicateCheck::default();
+    let mut check = |index: usize, read: RowRead| -> RowRead {
+        let row = read?;
+        if !opts.allow_duplicates {
+            if let Some(e) = dups.check(row.panel_member_id, index) {
+                return Err(vec![e]);
+            }
+        }
+        Ok(row)
+    };
+    let mut buf = Vec::with_capacity(READ_BLOCK);
+    let mut index = 0usize;
+
+    if opts.on_invalid == OnInvalid::SendValid {
+        let mut chunker = Chunker::new(batch, tx);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            buf.clear();
+            let more = source.read(READ_BLOCK, &mut buf)?;
+            for read in buf.drain(..) {
+                match check(index, read) {
+                    Ok(row) => {
+                        if !chunker.push(index, row) {
+                            return Ok(());
+                        }
+                    }
+                    Err(errs) => {
+                        if tx.blocking_send(Produced::Invalid(invalid_row(index, errs))).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                index += 1;
+            }
+            if !more {
+                break;
+            }
+        }
+        chunker.flush();
+        let _ = tx.blocking_send(Produced::End { rows_read: index });
+        return Ok(());
+    }
+
+    // Stop mode: a full validation pass before anything is sent. A source that cannot be
+    // read twice has its valid rows spooled to a temporary file for the sending pass.
+    let can_rewind = source.rewind()?;
+    let mut spool = if can_rewind { None } else { Some(Spool::create()?) };
+    let mut invalid = Vec::new();
+    let mut fp = Fnv::new();
+    fp.bytes(&(batch as u64).to_le_bytes());
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        buf.clear();
+        let more = source.read(READ_BLOCK, &mut buf)?;
+        for read in buf.drain(..) {
+            match check(index, read) {
+                Ok(row) => {
+                    fp.row(index, &row);
+                    if let Some(s) = spool.as_mut() {
+                        s.write(index, &row)?;
+                    }
+                }
+                Err(errs) => {
+                    fp.bytes(&(index as u64).to_le_bytes());
+                    fp.bytes(b"invalid");
+                    invalid.push(invalid_row(index, errs));
+                }
+            }
+            index += 1;
+        }
+        if !more {
+            break;
+        }
+    }
+    let total = index;
+    let any_invalid = !invalid.is_empty();
+    if tx.blocking_send(Produced::Validated { total, invalid, fingerprint: fp.hex() }).is_err() || any_invalid {
+        return Ok(());
+    }
+    let mut chunker = Chunker::new(batch, tx);
+    if let Some(s) = spool.take() {
+        let mut reader = s.into_reader()?;
+        while let Some((i, row)) = reader.next()? {
+            if stop.load(Ordering::Relaxed) || !chunker.push(i, row) {
+                return Ok(());
+            }
+        }
+    } else {
+        source.rewind()?;
+        let mut index = 0usize;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            buf.clear();
+            let more = source.read(READ_BLOCK, &mut buf)?;
+            for read in buf.drain(..) {
+                // The rows were all valid in the first pass; a source that changed between
+                // passes is an error rather than a silent difference.
+                let row = read.map_err(|_| {
+                    Error::Config(format!("row {index} changed between the validation pass and the sending pass"))
+                })?;
+                if !chunker.push(index, row) {
+                    return Ok(());
+                }
+                index += 1;
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    chunker.flush();
+    let _ = tx.blocking_send(Produced::End { rows_read: total });
+    Ok(())
+}
+
+/// Valid rows written to a temporary file during the validation pass, for sources that
+/// cannot be read twice. Removed when dropped.
+struct Spool {
+    path: PathBuf,
+    out: BufWriter<std::fs::File>,
+}
+
+impl Spool {
+    fn create() -> Result<Spool, Error> {
+        let path =
+            std::env::temp_dir().join(format!("rewardkit-spool-{}-{:016x}", std::process::id(), fastrand::u64(..)));
+        let file =
+            std::fs::File::create(&path).map_err(|e| Error::Config(format!("cannot create a spool file: {e}")))?;
+        Ok(Spool { path, out: BufWriter::new(file) })
+    }
+
+    fn write(&mut self, index: usize, r: &PointsAward) -> Result<(), Error> {
+        let io = |e: std::io::Error| Error::Config(format!("spool file: {e}"));
+        self.out.write_all(&(index as u64).to_le_bytes()).map_err(io)?;
+        self.out.write_all(&r.panel_member_id.to_le_bytes()).map_err(io)?;
+        self.out.write_all(&r.points.to_le_bytes()).map_err(io)?;
+        match &r.comments {
+            Some(c) => {
+                self.out.write_all(&(c.len() as u32).to_le_bytes()).map_err(io)?;
+                self.out.write_all(c.as_bytes()).map_err(io)?;
+            }
+            None => self.out.write_all(&u32::MAX.to_le_bytes()).map_err(io)?,
+        }
+        Ok(())
+    }
+
+    fn into_reader(mut self) -> Result<SpoolReader, Error> {
+        self.out.flush().map_err(|e| Error::Config(format!("spool file: {e}")))?;
+        let file = std::fs::File::open(&self.path).map_err(|e| Error::Config(format!("spool file: {e}")))?;
+        Ok(SpoolReader { input: BufReader::new(file), _spool: self })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+struct SpoolReader {
+    input: BufReader<std::fs::File>,
+    _spool: Spool,
+}
+
+impl SpoolReader {
+    fn next(&mut self) -> Result<Option<(usize, PointsAward)>, Error> {
+        let io = |e: std::io::Error| Error::Config(format!("spool file: {e}"));
+        let mut head = [0u8; 28];
+        match self.input.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().unwrap_or_default());
+        let index = u64_at(0) as usize;
+        let id = u64_at(8) as i64;
+        let points = u64_at(16) as i64;
+        let len = u32::from_le_bytes(head[24..28].try_into().unwrap_or_default());
+        let comments = if len == u32::MAX {
+            None
+        } else {
+            let mut s = vec![0u8; len as usize];
+            self.input.read_exact(&mut s).map_err(io)?;
+            Some(String::from_utf8_lossy(&s).into_owned())
+        };
+        Ok(Some((index, PointsAward { panel_member_id: id, points, comments })))
+    }
+}
