@@ -378,6 +378,7 @@ impl BulkJob {
             progress: self.progress.clone(),
             fatal: None,
             done_rows: 0,
+            totals: Totals::default(),
         };
         let mut error: Option<Error> = None;
         loop {
@@ -413,6 +414,7 @@ impl BulkJob {
                 }
                 Produced::Invalid(r) => {
                     state.done_rows += 1;
+                    bump(&mut state.totals, Outcome::Invalid, 1);
                     report.exceptions.push(r);
                 }
                 Produced::Chunk(chunk) => {
@@ -503,6 +505,8 @@ struct Dispatch {
     progress: Option<ProgressFn>,
     fatal: Option<Error>,
     done_rows: usize,
+    /// Running totals for progress, so a long job never re-counts its report.
+    totals: Totals,
 }
 
 enum ChunkResult {
@@ -516,9 +520,8 @@ impl Dispatch {
     fn start(&mut self, chunk: Chunk, report: &mut BulkReport) {
         if let Some(e) = &self.fatal {
             let msg = format!("not sent: the job stopped ({}: {e})", e.class_name());
-            report.chunks.push(chunk_report(&chunk, Outcome::Failed, None, Some(msg), Vec::new(), 0, false));
-            self.done_rows += chunk.rows.len();
-            return;
+            let c = chunk_report(&chunk, Outcome::Failed, None, Some(msg), Vec::new(), 0, false);
+            return self.record(report, c, Vec::new());
         }
         if let Some(j) = &self.journal {
             match j.chunk(chunk.id) {
@@ -536,41 +539,17 @@ impl Dispatch {
                 Ok(Some(prev)) => match prev.state {
                     ChunkState::Done => {
                         let own = j.row_outcomes(chunk.id).unwrap_or_default();
-                        let points = chunk
-                            .rows
-                            .iter()
-                            .zip(&chunk.index)
-                            .filter(|(_, i)| !own.iter().any(|o| o.row == **i))
-                            .map(|(r, _)| r.points)
-                            .sum();
-                        report.chunks.push(chunk_report(
-                            &chunk,
-                            Outcome::Awarded,
-                            prev.request_id,
-                            None,
-                            Vec::new(),
-                            points,
-                            true,
-                        ));
-                        report.exceptions.extend(own);
+                        let points = awarded_points(&chunk, &own);
+                        let c = chunk_report(&chunk, Outcome::Awarded, prev.request_id, None, Vec::new(), points, true);
                         report.resumed_chunks += 1;
-                        self.done_rows += chunk.rows.len();
-                        return;
+                        return self.record(report, c, own);
                     }
                     ChunkState::Sending | ChunkState::Unknown if !self.opts.resend_unknown => {
                         let msg = "an earlier run sent this chunk and got no definitive answer: it may or may not have been awarded (resend_unknown sends it again)";
-                        report.chunks.push(chunk_report(
-                            &chunk,
-                            Outcome::Unknown,
-                            prev.request_id,
-                            Some(prev.message.unwrap_or_else(|| msg.to_string())),
-                            Vec::new(),
-                            0,
-                            true,
-                        ));
+                        let msg = Some(prev.message.unwrap_or_else(|| msg.to_string()));
+                        let c = chunk_report(&chunk, Outcome::Unknown, prev.request_id, msg, Vec::new(), 0, true);
                         report.resumed_chunks += 1;
-                        self.done_rows += chunk.rows.len();
-                        return;
+                        return self.record(report, c, Vec::new());
                     }
                     // Rejected or failed chunks were not applied: send them again.
                     _ => {}
@@ -621,17 +600,9 @@ impl Dispatch {
         let (result, went_out) = match res {
             ChunkResult::Fatal(e) => {
                 self.fatal.get_or_insert(e);
-                report.chunks.push(chunk_report(
-                    &chunk,
-                    Outcome::Unknown,
-                    None,
-                    Some("sent, but the journal could not record the outcome".into()),
-                    Vec::new(),
-                    0,
-                    false,
-                ));
-                self.done_rows += chunk.rows.len();
-                return;
+                let msg = Some("sent, but the journal could not record the outcome".to_string());
+                let c = chunk_report(&chunk, Outcome::Unknown, None, msg, Vec::new(), 0, false);
+                return self.record(report, c, Vec::new());
             }
             ChunkResult::Sent { result, went_out } => (result, went_out),
         };
@@ -654,17 +625,7 @@ impl Dispatch {
         };
         // Rows whose outcome differs from the chunk's (skipped rows, unknown by a count mismatch).
         let own: Vec<RowOutcome> = outcomes.into_iter().filter(|o| o.outcome != outcome).collect();
-        let points: i64 = if outcome == Outcome::Awarded {
-            chunk
-                .rows
-                .iter()
-                .zip(&chunk.index)
-                .filter(|(_, i)| !own.iter().any(|o| o.row == **i))
-                .map(|(r, _)| r.points)
-                .sum()
-        } else {
-            0
-        };
+        let points = if outcome == Outcome::Awarded { awarded_points(&chunk, &own) } else { 0 };
         if let (Some(j), true) = (&self.journal, went_out) {
             if let Err(e) = j.finish(chunk.id, state, request_id.as_deref(), message.as_deref(), &own) {
                 self.fatal.get_or_insert(e);
@@ -675,9 +636,21 @@ impl Dispatch {
                 self.fatal.get_or_insert_with(|| clone_error(e));
             }
         }
-        report.chunks.push(chunk_report(&chunk, outcome, request_id, message, errors, points, false));
+        let c = chunk_report(&chunk, outcome, request_id, message, errors, points, false);
+        self.record(report, c, own);
+    }
+
+    /// Records a finished chunk and the rows of it that have an outcome of their own, keeps
+    /// the running totals, and reports progress.
+    fn record(&mut self, report: &mut BulkReport, c: ChunkReport, own: Vec<RowOutcome>) {
+        self.done_rows += c.rows;
+        bump(&mut self.totals, c.outcome, c.rows.saturating_sub(own.len()));
+        for o in &own {
+            bump(&mut self.totals, o.outcome, 1);
+        }
+        self.totals.points_awarded += c.points_awarded;
+        report.chunks.push(c);
         report.exceptions.extend(own);
-        self.done_rows += chunk.rows.len();
         self.report_progress(report);
     }
 
@@ -689,12 +662,6 @@ impl Dispatch {
             .total
             .filter(|_| rate > 0.0)
             .map(|t| Duration::from_secs_f64(t.saturating_sub(self.done_rows) as f64 / rate));
-        let mut partial =
-            BulkReport { chunks: report.chunks.clone(), exceptions: report.exceptions.clone(), ..Default::default() };
-        partial.chunks.sort_by_key(|c| c.chunk);
-        partial.exceptions.sort_by_key(|e| e.row);
-        partial.rows_read = self.done_rows;
-        partial.compute_totals();
         f(&Progress {
             rows_done: self.done_rows,
             rows_total: self.total,
@@ -702,9 +669,15 @@ impl Dispatch {
             elapsed,
             rate,
             eta,
-            totals: partial.totals,
+            totals: Totals { rows: self.done_rows, ..self.totals },
         });
     }
+}
+
+/// Points of a chunk's rows that have no outcome of their own (the awarded ones).
+fn awarded_points(chunk: &Chunk, own: &[RowOutcome]) -> i64 {
+    let own: std::collections::HashSet<usize> = own.iter().map(|o| o.row).collect();
+    chunk.rows.iter().zip(&chunk.index).filter(|(_, i)| !own.contains(i)).map(|(r, _)| r.points).sum()
 }
 
 fn chunk_report(

@@ -162,32 +162,40 @@ fn check_points(points: i64, errs: &mut Vec<FieldError>) {
 }
 
 /// Finds member ids that appear more than once; each repeat is reported on its own row.
-/// Keeps its state across calls so a stream can be checked chunk by chunk.
+/// Keeps its state across calls so a stream can be checked chunk by chunk. Membership is a
+/// compressed bitmap (a few bytes per id even over millions of rows); the row of a first
+/// sighting is remembered for the first ids only, to name it in the message.
 #[derive(Debug, Default)]
 pub struct DuplicateCheck {
-    first_seen: HashMap<i64, usize>,
+    seen: roaring::RoaringTreemap,
+    first_row: HashMap<i64, usize>,
 }
+
+/// How many first sightings are remembered by row.
+const FIRST_ROWS_KEPT: usize = 65_536;
 
 impl DuplicateCheck {
     /// Records `id` at `row`; returns the field error when it was seen before.
     pub fn check(&mut self, id: i64, row: usize) -> Option<FieldError> {
-        match self.first_seen.entry(id) {
-            std::collections::hash_map::Entry::Occupied(first) => Some(
-                FieldError::new(
-                    KEY_ID,
-                    "duplicate",
-                    format!(
-                        "panelMemberID {id} already appears in row {}; pass allow_duplicates to award it twice.",
-                        first.get()
-                    ),
-                )
-                .at_row(row),
-            ),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(row);
-                None
+        // Negative ids are invalid rows and never reach here; the cast keeps them apart anyway.
+        if self.seen.insert(id as u64) {
+            if self.first_row.len() < FIRST_ROWS_KEPT {
+                self.first_row.insert(id, row);
             }
+            return None;
         }
+        let where_ = match self.first_row.get(&id) {
+            Some(first) => format!("already appears in row {first}"),
+            None => "appears in an earlier row too".to_string(),
+        };
+        Some(
+            FieldError::new(
+                KEY_ID,
+                "duplicate",
+                format!("panelMemberID {id} {where_}; pass allow_duplicates to award it twice."),
+            )
+            .at_row(row),
+        )
     }
 }
 
