@@ -298,3 +298,120 @@ async fn progress_reports_rows_rate_and_eta() {
     assert_eq!(last.totals.awarded, 1_000);
     assert!(seen.iter().any(|p| p.eta.is_some()));
 }
+
+#[tokio::test]
+async fn progress_names_each_chunk_as_it_is_recorded() {
+    let sb = sandbox().await;
+    let qp = qp(&sb);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let job = BulkJob::new(&qp, opts(100, 3)).on_progress(move |p| s.lock().unwrap().push(p.chunk.clone()));
+    let report = job.run(VecSource::new(rows(1_000))).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 11, "one call per chunk, and one at the end");
+    assert!(seen.last().unwrap().is_none());
+    let mut named: Vec<_> = seen.iter().flatten().cloned().collect();
+    named.sort_by_key(|c| c.chunk);
+    assert_eq!(named, report.chunks);
+}
+
+#[tokio::test]
+async fn a_cancel_while_waiting_for_room_sends_nothing_more() {
+    let sb = sandbox().await;
+    let qp = qp(&sb);
+    let job = BulkJob::new(&qp, opts(100, 1));
+    let token = job.cancel_token();
+    let job = job.on_progress(move |_| token.cancel());
+    let report = job.run(VecSource::new(rows(1_000))).await.unwrap();
+    assert_eq!(sb.request_count(POINTS), 1, "the chunk waiting for room was not sent");
+    assert_eq!(report.requests, 1);
+    assert_eq!(report.stopped_by.as_ref().unwrap().class, "Interrupted");
+    assert_eq!((report.totals.rows, report.totals.awarded), (100, 100));
+}
+
+#[tokio::test]
+async fn an_aborted_job_abandons_its_requests_in_flight_as_unknown() {
+    let sb = Arc::new(sandbox().await);
+    let qp = qp(&sb);
+    let input = rows(1_000);
+    let path = journal_path("abort");
+    let o = BulkOptions { journal: Some(path.clone()), ..opts(100, 2) };
+    // The second and third chunks hang (the sandbox credits them first, as a server that answers late does).
+    sb.inject(POINTS, Fault::delay(ms(0)));
+    sb.inject(POINTS, Fault::delay(ms(30_000)).times(2));
+    let job = BulkJob::new(&qp, o.clone());
+    let abort = job.abort_token();
+    let cancel = job.cancel_token();
+    let sb2 = sb.clone();
+    let waiter = tokio::spawn(async move {
+        while sb2.request_count(POINTS) < 3 {
+            tokio::time::sleep(ms(5)).await;
+        }
+        abort.cancel();
+    });
+    let report = job.run(VecSource::new(input.clone())).await.unwrap();
+    waiter.await.unwrap();
+    assert!(cancel.is_cancelled(), "aborting cancels too");
+    let stop = report.stopped_by.as_ref().unwrap();
+    assert_eq!(stop.class, "Interrupted");
+    assert!(stop.message.contains("at once"), "{stop:?}");
+    let outcomes: Vec<_> = report.chunks.iter().map(|c| (c.chunk, c.outcome)).collect();
+    assert_eq!(outcomes, [(0, Outcome::Awarded), (1, Outcome::Unknown), (2, Outcome::Unknown)]);
+    assert_eq!(sb.request_count(POINTS), 3, "nothing more was sent");
+    check_exactly_once_so_far(&report, &input, &sb);
+
+    // Resumed: the abandoned chunks stay unknown (never re-sent), the rest is sent.
+    sb.clear_faults();
+    let second = qp.bulk_award(VecSource::new(input.clone()), o).await.unwrap();
+    assert_eq!(second.requests, 7);
+    assert_eq!(second.resumed_chunks, 3);
+    let unknown: Vec<_> = second.unknown_chunks().map(|c| (c.chunk, c.from_journal)).collect();
+    assert_eq!(unknown, [(1, true), (2, true)]);
+    assert_eq!((second.totals.awarded, second.totals.unknown), (800, 200));
+    check_exactly_once(&second, &input, &sb);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// [`check_exactly_once`] for a report that covers the first rows of `input` only.
+fn check_exactly_once_so_far(report: &BulkReport, input: &[PointsAward], sb: &Sandbox) {
+    let covered = report.rows().count();
+    let mut credited: HashMap<i64, usize> = HashMap::new();
+    for a in sb.awards() {
+        *credited.entry(a.panel_member_id).or_default() += 1;
+    }
+    for (i, v) in report.rows().enumerate() {
+        assert_eq!(v.row, i);
+        let n = credited.get(&input[i].panel_member_id).copied().unwrap_or(0);
+        match v.outcome {
+            Outcome::Awarded => assert_eq!(n, 1, "row {i}"),
+            Outcome::Unknown => assert!(n <= 1, "row {i}"),
+            _ => assert_eq!(n, 0, "row {i}"),
+        }
+    }
+    for r in &input[covered..] {
+        assert_eq!(credited.get(&r.panel_member_id), None, "a row with no outcome was credited");
+    }
+}
+
+#[tokio::test]
+async fn a_journal_that_sent_nothing_takes_the_next_job() {
+    let sb = sandbox().await;
+    let qp = qp(&sb);
+    let path = journal_path("fresh");
+    let o = BulkOptions { journal: Some(path.clone()), ..opts(100, 2) };
+    // An invalid input sends nothing, and claims neither the journal's input nor its settings.
+    let mut values: Vec<_> = rows(300).iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    values[5] = json!({"panelMemberID": 5, "points": 0});
+    let err = qp.bulk_award(VecSource::from_values(&values), o.clone()).await.unwrap_err();
+    assert!(matches!(err.error, Error::Validation(_)), "{:?}", err.error);
+    let o50 = BulkOptions { batch_size: 50, ..o.clone() };
+    let report = qp.bulk_award(VecSource::new(rows(300)), o50.clone()).await.unwrap();
+    assert_eq!(report.totals.awarded, 300);
+    // Once something was sent, the journal is that job's.
+    let err = qp.bulk_award(VecSource::new(rows(300)), o).await.unwrap_err();
+    assert!(matches!(&err.error, Error::Config(m) if m.contains("batch_size")), "{:?}", err.error);
+    let err = qp.bulk_award(VecSource::new(rows(299)), o50).await.unwrap_err();
+    assert!(matches!(&err.error, Error::Config(m) if m.contains("different input")), "{:?}", err.error);
+    assert_eq!(sb.request_count(POINTS), 6);
+    let _ = std::fs::remove_file(&path);
+}

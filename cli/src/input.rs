@@ -12,8 +12,7 @@ use serde_json::{Map, Number, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -41,15 +40,6 @@ pub struct ReadSummary {
     pub problems: Vec<FileProblem>,
     /// CSV columns that are not read.
     pub ignored_columns: Vec<String>,
-}
-
-/// Opens `path` (`-` is stdin) for buffered reading.
-pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
-    if path == "-" {
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, io::stdin())))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, File::open(path)?)))
-    }
 }
 
 fn format_from_extension(path: &str) -> Option<&'static str> {

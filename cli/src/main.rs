@@ -2,15 +2,17 @@
 //! rewards, and run the offline sandbox.
 //!
 //! Exit codes: 0 success; 1 a validation, API or I/O failure (or a points job in which some row
-//! was not awarded or skipped); 2 a usage error.
+//! was not awarded or skipped); 2 a usage error; 130 a points job stopped by Ctrl-C or SIGTERM.
 
 mod input;
 mod output;
 mod points;
+mod progress;
 mod reward;
 mod sandbox;
+mod source;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use rewardkit::questionpro::Datacenter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,8 +54,12 @@ enum Command {
 enum QuestionProCommand {
     /// Award (or deduct) points to panel members from a CSV, JSON or JSON-lines file.
     ///
-    /// Every row is validated first; if any is bad, every bad line is listed and nothing is
-    /// sent. Exits 0 only when every row was awarded or skipped by QuestionPro.
+    /// The file is streamed: every row is validated first (with --on-invalid stop, the default,
+    /// any bad row means every bad line is listed and nothing is sent), then the rows are sent
+    /// in batches, several at a time. With --journal, a job that was stopped or killed resumes
+    /// when the same command is run again: confirmed batches are not sent twice. Exits 0 only
+    /// when every row was awarded or skipped by QuestionPro; 130 when stopped by Ctrl-C (press it
+    /// twice to stop without waiting for the requests in flight).
     AwardPoints(AwardArgs),
 }
 
@@ -98,9 +104,24 @@ pub struct AwardArgs {
     /// Rows per request.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     batch_size: u64,
+    /// Requests in flight at once (all paced together).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// What to do when some rows are invalid: `stop` lists every bad line and sends nothing;
+    /// `send-valid` sends the valid rows and lists the bad ones.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = OnInvalidArg::Stop)]
+    on_invalid: OnInvalidArg,
     /// Allow one panel member to appear on several rows (otherwise a repeat is an error).
     #[arg(long)]
     allow_duplicates: bool,
+    /// Record each batch's state in this SQLite file, so that running the same command again
+    /// resumes the job: confirmed batches are not sent again, unknown ones are listed.
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// With --journal: send again the batches an earlier run left unknown (they may have been
+    /// awarded already: this can award them twice).
+    #[arg(long, requires = "journal")]
+    resend_unknown: bool,
     /// Limit for each request, in seconds (default 30).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<f64>,
@@ -110,12 +131,21 @@ pub struct AwardArgs {
     /// Do not pace requests to QuestionPro's published limit (300 calls per 60 s).
     #[arg(long)]
     no_pacing: bool,
-    /// Write the rows that were rejected, failed or have an unknown outcome to this CSV file.
+    /// Write the rows that were rejected, failed (or not sent) or have an unknown outcome to this CSV file.
     #[arg(long, value_name = "PATH")]
     failed_csv: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// `--on-invalid`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInvalidArg {
+    /// List every bad line and send nothing.
+    Stop,
+    /// Send the valid rows; list the bad ones.
+    SendValid,
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +239,44 @@ pub async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened to from the moment this is made (so a
+/// signal that comes early is not the default, fatal one).
+pub struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// Returns at the next signal.
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => {}
+                _ = self.term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -292,7 +292,8 @@ async fn a_500_fails_its_batch_and_exits_1() {
     let failed = dir.path("failed.csv");
     let failed_arg = failed.to_str().unwrap();
     let csv = "panelMemberID,points,comments\n1,1,a\n2,2,b\n3,3,c\n4,4,d\n";
-    let run = award(&sb, &dir.file("p.csv", csv), &["--batch-size", "2", "--json", "--failed-csv", failed_arg]).await;
+    let args = ["--batch-size", "2", "--concurrency", "1", "--json", "--failed-csv", failed_arg];
+    let run = award(&sb, &dir.file("p.csv", csv), &args).await;
     assert_eq!(run.code, 1, "{run:?}");
     let v = run.json();
     assert_eq!(v["ok"], false);
@@ -339,6 +340,57 @@ async fn a_dropped_connection_is_unknown_and_flagged() {
     sb.shutdown().await;
 }
 
+/// Starts `award-points FILE --base-url <sandbox> --no-pacing --json ARGS` without waiting for it.
+fn spawn_award(sb: &Sandbox, file: &str, extra: &[&str]) -> tokio::process::Child {
+    let url = sb.url();
+    Command::new(BIN)
+        .args(["questionpro", "award-points", file, "--base-url", &url, "--no-pacing", "--json"])
+        .args(extra)
+        .env("QUESTIONPRO_API_KEY", sb.questionpro_api_key())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_requests(sb: &Sandbox, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sb.request_count(Route::QuestionproPoints) < n {
+        assert!(std::time::Instant::now() < deadline, "request {n} never came");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(status.success());
+}
+
+async fn finish(child: tokio::process::Child) -> Run {
+    let out = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("the job stops promptly")
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn outcomes_by_line(v: &Value) -> Vec<(i64, String)> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["outcome"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_job_still_accounts_for_every_row() {
     let sb = sandbox().await;
@@ -347,50 +399,347 @@ async fn an_interrupted_job_still_accounts_for_every_row() {
     sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::from_secs(20)));
     let dir = TempDir::new();
     let file = dir.file("p.csv", "panelMemberID,points\n1,1\n2,2\n3,3\n4,4\n5,5\n6,6\n");
-    let url = sb.url();
-    let child = Command::new(BIN)
-        .args(["questionpro", "award-points", &file, "--base-url", &url, "--batch-size", "2", "--no-pacing", "--json"])
-        .env("QUESTIONPRO_API_KEY", sb.questionpro_api_key())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while sb.request_count(Route::QuestionproPoints) < 2 {
-        assert!(std::time::Instant::now() < deadline, "the second request never came");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(status.success());
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the job stops promptly on Ctrl-C")
-        .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_eq!(run.code, 1, "{run:?}");
+    let child = spawn_award(&sb, &file, &["--batch-size", "2", "--concurrency", "1"]);
+    wait_for_requests(&sb, 2).await;
+    // The first Ctrl-C waits for the request in flight; the second stops at once.
+    signal(&child, "-INT");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    signal(&child, "-INT");
+    let run = finish(child).await;
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(run.stderr.contains("press Ctrl-C again"), "{run:?}");
     let v = run.json();
+    assert_eq!(v["ok"], false);
     assert_eq!(v["stopped_by"]["class"], "Interrupted", "{run:?}");
     assert!(v["stopped_by"]["message"].as_str().unwrap().contains("interrupted"), "{run:?}");
     let t = &v["totals"];
     assert_eq!(
-        (t["awarded"].as_u64(), t["unknown"].as_u64(), t["failed"].as_u64()),
-        (Some(2), Some(2), Some(2)),
+        (t["rows"].as_u64(), t["awarded"].as_u64(), t["unknown"].as_u64(), t["failed"].as_u64()),
+        (Some(6), Some(2), Some(2), Some(2)),
         "{run:?}"
     );
-    let outcomes: Vec<(i64, &str)> = v["rows"]
+    // The abandoned request's rows are unknown; the rows never sent are failed.
+    let want = [(4, "unknown"), (5, "unknown"), (6, "failed"), (7, "failed")];
+    assert_eq!(outcomes_by_line(&v), want.map(|(l, o)| (l, o.to_string())));
+    assert_eq!(v["not_sent"], 2);
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 2);
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_finishes_the_requests_in_flight_and_a_rerun_resumes() {
+    let sb = sandbox().await;
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::ZERO));
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::from_millis(1_500)));
+    let dir = TempDir::new();
+    let file = dir.file("p.csv", "panelMemberID,points\n1,1\n2,2\n3,3\n4,4\n5,5\n6,6\n");
+    let journal = dir.path("job.db");
+    let journal = journal.to_str().unwrap();
+    let args = ["--batch-size", "2", "--concurrency", "1", "--journal", journal];
+    let child = spawn_award(&sb, &file, &args);
+    wait_for_requests(&sb, 2).await;
+    signal(&child, "-TERM");
+    let run = finish(child).await;
+    assert_eq!(run.code, 130, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["stopped_by"]["class"], "Interrupted", "{run:?}");
+    let t = &v["totals"];
+    assert_eq!(
+        (t["awarded"].as_u64(), t["failed"].as_u64()),
+        (Some(4), Some(2)),
+        "the request in flight finished: {run:?}"
+    );
+    assert_eq!(outcomes_by_line(&v), [(6, "failed".to_string()), (7, "failed".to_string())]);
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 2);
+
+    // The same command again sends only what was not sent.
+    let run = finish(spawn_award(&sb, &file, &args)).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!((v["requests"].as_u64(), v["resumed_chunks"].as_u64()), (Some(1), Some(2)), "{run:?}");
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 3);
+    assert_eq!(sb.ledger(), (1..=6).map(|i| (i, i)).collect());
+    sb.shutdown().await;
+}
+
+/// `n` rows, members 5001.. with points 1..=9, one a line from line 2 on.
+fn rows_csv(n: usize) -> String {
+    let mut csv = String::from("panelMemberID,points,comments\n");
+    for i in 0..n {
+        csv.push_str(&format!("{},{},row {i}\n", 5001 + i, 1 + i % 9));
+    }
+    csv
+}
+
+/// How many times each member was credited.
+fn credits(sb: &Sandbox) -> std::collections::HashMap<i64, usize> {
+    let mut m = std::collections::HashMap::new();
+    for a in sb.awards() {
+        *m.entry(a.panel_member_id).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Design point 1 against the ledger, for a `--json` result over `rows_csv(n)`: awarded rows
+/// credited once, unknown rows at most once, every other row not at all.
+fn check_ledger(v: &Value, n: usize, sb: &Sandbox) {
+    let listed: BTreeMap<i64, String> = v["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_i64().unwrap(), r["outcome"].as_str().unwrap()))
+        .map(|r| (r["line"].as_i64().unwrap(), r["outcome"].as_str().unwrap().to_string()))
         .collect();
-    assert_eq!(outcomes, [(4, "unknown"), (5, "unknown"), (6, "failed"), (7, "failed")]);
-    assert_eq!(sb.request_count(Route::QuestionproPoints), 2);
+    let credited = credits(sb);
+    for i in 0..n {
+        let (line, id) = (i as i64 + 2, 5001 + i as i64);
+        let c = credited.get(&id).copied().unwrap_or(0);
+        match listed.get(&line).map(String::as_str) {
+            None => assert_eq!(c, 1, "line {line} was awarded: credited once"),
+            Some("unknown") => assert!(c <= 1, "line {line} is unknown but credited {c} times"),
+            Some(o) => assert_eq!(c, 0, "line {line} is {o} but was credited"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_with_a_500_and_a_drop_mid_job_and_the_failed_csv() {
+    let sb = sandbox().await;
+    // The first three requests go through; then one gets a 500 and one is dropped after the
+    // sandbox credited it. With four in flight, which batches get them is up to timing.
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::from_millis(20)).times(3));
+    sb.inject(Route::QuestionproPoints, Fault::status(500));
+    sb.inject(Route::QuestionproPoints, Fault::drop_connection().processed());
+    let dir = TempDir::new();
+    let failed = dir.path("failed.csv");
+    let file = dir.file("rows.csv", &rows_csv(1_000));
+    let args = ["--batch-size", "50", "--concurrency", "4", "--json", "--failed-csv", failed.to_str().unwrap()];
+    let run = award(&sb, &file, &args).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["ok"], false);
+    let t = &v["totals"];
+    assert_eq!(
+        (t["rows"].as_u64(), t["awarded"].as_u64(), t["failed"].as_u64(), t["unknown"].as_u64()),
+        (Some(1_000), Some(900), Some(50), Some(50)),
+        "{run:?}"
+    );
+    assert_eq!(v["stopped_by"], Value::Null, "a 500 and a drop do not stop the job");
+    // Neither is re-sent: one request per batch.
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 20);
+    assert_eq!(v["requests"], 20);
+    let unknown = v["unknown_chunks"].as_array().unwrap();
+    assert_eq!(unknown.len(), 1, "{run:?}");
+    let (first, last) = (unknown[0]["first_line"].as_i64().unwrap(), unknown[0]["last_line"].as_i64().unwrap());
+    assert_eq!((last - first, (first - 2) % 50), (49, 0), "a whole batch: {unknown:?}");
+    check_ledger(&v, 1_000, &sb);
+
+    // The failed-rows CSV: the failed and the unknown rows, each with its line and content.
+    let mut rdr = csv::Reader::from_path(&failed).unwrap();
+    assert_eq!(
+        rdr.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["line", "panelMemberID", "points", "comments", "outcome", "request_id", "message"]
+    );
+    let records: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 100);
+    let mut outcomes = BTreeMap::new();
+    for r in &records {
+        let line: usize = r[0].parse().unwrap();
+        let i = line - 2;
+        assert_eq!(&r[1], (5001 + i).to_string(), "{r:?}");
+        assert_eq!(&r[2], (1 + i % 9).to_string(), "{r:?}");
+        assert_eq!(&r[3], format!("row {i}"), "{r:?}");
+        *outcomes.entry(r[4].to_string()).or_insert(0) += 1;
+        assert!(!r[6].is_empty(), "every row says why: {r:?}");
+        if &r[4] == "unknown" {
+            assert!((first..=last).contains(&(line as i64)));
+        }
+    }
+    assert_eq!(outcomes, BTreeMap::from([("failed".to_string(), 50), ("unknown".to_string(), 50)]));
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_valid_sends_the_good_rows_and_lists_the_bad_lines() {
+    let sb = sandbox().await;
+    let dir = TempDir::new();
+    let file = dir.file(
+        "p.csv",
+        "panelMemberID,points,comments\n\
+         1001,100,fine\n\
+         abc,100,not a number\n\
+         1003,5,fine\n\
+         1004,0,zero\n\
+         1001,10,a repeat\n\
+         1006,6,fine\n",
+    );
+    let run = award(&sb, &file, &["--on-invalid", "send-valid", "--batch-size", "2", "--json"]).await;
+    assert_eq!(run.code, 1, "invalid rows mean not every row was awarded: {run:?}");
+    assert_eq!(sb.ledger(), ledger(&[(1001, 100), (1003, 5), (1006, 6)]));
+    let v = run.json();
+    let t = &v["totals"];
+    assert_eq!((t["rows"].as_u64(), t["awarded"].as_u64(), t["invalid"].as_u64()), (Some(6), Some(3), Some(3)));
+    let rows = v["rows"].as_array().unwrap();
+    let bad: Vec<(i64, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (r["line"].as_i64().unwrap(), r["outcome"].as_str().unwrap(), r["errors"][0]["code"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(bad, [(3, "invalid", "wrong_type"), (5, "invalid", "wrong_value"), (6, "invalid", "duplicate")]);
+    assert!(rows[2]["errors"][0]["description"].as_str().unwrap().contains("line 2"), "{run:?}");
+
+    // In words: the bad lines are listed; the good rows were sent all the same.
+    sb.reset();
+    let run = award(&sb, &file, &["--on-invalid", "send-valid"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(sb.ledger().len(), 3);
+    assert!(run.stdout.contains("Invalid (3): not sent."), "{run:?}");
+    assert!(run.stdout.contains("line 3: panelMemberID: wrong_type"), "{run:?}");
+    assert!(run.stdout.contains("line 6: panelMemberID 1001, 10 points; panelMemberID: duplicate"), "{run:?}");
+    assert!(run.stderr.contains("3 invalid"), "{run:?}");
+
+    // Every row invalid: nothing to send, reported like --on-invalid stop.
+    let all_bad = dir.file("bad.csv", "panelMemberID,points\nx,1\n2,0\n");
+    let run = award(&sb, &all_bad, &["--on-invalid", "send-valid"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("2 of 2 rows are invalid"), "{run:?}");
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 1, "one request for the earlier run, none for this one");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_rerun_sends_only_what_is_missing_and_lists_the_unknown_batch() {
+    let sb = sandbox().await;
+    let dir = TempDir::new();
+    let file = dir.file("rows.csv", &rows_csv(500));
+    let journal = dir.path("job.db");
+    let j = journal.to_str().unwrap();
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::ZERO).times(2));
+    sb.inject(Route::QuestionproPoints, Fault::status(500));
+    sb.inject(Route::QuestionproPoints, Fault::drop_connection().processed());
+    let args = ["--batch-size", "50", "--journal", j, "--json"];
+    let first = award(&sb, &file, &args).await;
+    assert_eq!(first.code, 1, "{first:?}");
+    let t = &first.json()["totals"];
+    assert_eq!((t["awarded"].as_u64(), t["failed"].as_u64(), t["unknown"].as_u64()), (Some(400), Some(50), Some(50)));
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 10);
+
+    // The same command again: only the failed batch goes out; the unknown one is listed, not sent.
+    let second = award(&sb, &file, &args).await;
+    assert_eq!(second.code, 1, "unknown rows remain: {second:?}");
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 11, "only the failed batch was sent again");
+    let v = second.json();
+    assert_eq!((v["requests"].as_u64(), v["resumed_chunks"].as_u64()), (Some(1), Some(9)), "{second:?}");
+    let t = &v["totals"];
+    assert_eq!((t["awarded"].as_u64(), t["unknown"].as_u64(), t["failed"].as_u64()), (Some(450), Some(50), Some(0)));
+    let unknown = v["unknown_chunks"].as_array().unwrap();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["from_journal"], true);
+    assert_eq!(unknown[0]["rows"], 50);
+    let first_line = unknown[0]["first_line"].as_i64().unwrap();
+    let unknown_lines: Vec<i64> = v["rows"].as_array().unwrap().iter().map(|r| r["line"].as_i64().unwrap()).collect();
+    assert_eq!(unknown_lines, (first_line..first_line + 50).collect::<Vec<_>>());
+    check_ledger(&v, 500, &sb);
+
+    // In words, a third run says so and sends nothing.
+    let run = award(&sb, &file, &["--batch-size", "50", "--journal", j]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 11);
+    assert!(run.stdout.contains("10 batches recorded by an earlier run were not sent again"), "{run:?}");
+    assert!(run.stdout.contains("do not resend blindly"), "{run:?}");
+    assert!(run.stdout.contains(&format!("unknown batch: lines {first_line}-{}", first_line + 49)), "{run:?}");
+    assert!(run.stdout.contains("To resume, run the same command again"), "{run:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_of_another_input_is_refused() {
+    let sb = sandbox().await;
+    let dir = TempDir::new();
+    let journal = dir.path("job.db");
+    let j = journal.to_str().unwrap();
+    // A run that sends nothing (an invalid row) does not tie the journal to its input.
+    let bad = dir.file("bad.csv", "panelMemberID,points\n1,0\n");
+    let run = award(&sb, &bad, &["--journal", j]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("ValidationError"), "{run:?}");
+
+    let a = dir.file("a.csv", "panelMemberID,points\n1,1\n2,2\n");
+    let run = award(&sb, &a, &["--journal", j]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let b = dir.file("b.csv", "panelMemberID,points\n1,1\n2,3\n");
+    let run = award(&sb, &b, &["--journal", j]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("error: RewardkitError:"), "{run:?}");
+    assert!(run.stderr.contains("the journal was written for a different input"), "{run:?}");
+    let run = award(&sb, &b, &["--journal", j, "--json"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["class"], "RewardkitError");
+    assert!(v["error"]["message"].as_str().unwrap().contains("different input"), "{run:?}");
+    // Other settings are refused too, and the journal cannot be the input itself.
+    let run = award(&sb, &a, &["--journal", j, "--batch-size", "1"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("batch_size"), "{run:?}");
+    let run = award(&sb, &a, &["--journal", &a]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("is the input file"), "{run:?}");
+    assert_eq!(sb.request_count(Route::QuestionproPoints), 1);
+    assert_eq!(sb.ledger(), ledger(&[(1, 1), (2, 2)]));
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_rows_are_validated_sent_and_listed_in_the_failed_csv() {
+    let sb = sandbox().await;
+    sb.inject(Route::QuestionproPoints, Fault::status(500));
+    let dir = TempDir::new();
+    let failed = dir.path("failed.csv");
+    let url = sb.url();
+    let args = [
+        "questionpro",
+        "award-points",
+        "-",
+        "--base-url",
+        &url,
+        "--no-pacing",
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        "--failed-csv",
+        failed.to_str().unwrap(),
+    ];
+    let input = "{\"panelMemberID\": 1, \"points\": 1, \"comments\": \"a\"}\n{\"panelMemberID\": 2, \"points\": 2}\n\n{\"panelMemberID\": 3, \"points\": 3}\n";
+    let run = rewardkit(&args, &[("QUESTIONPRO_API_KEY", sb.questionpro_api_key())], Some(input)).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(sb.ledger(), ledger(&[(3, 3)]));
+    assert!(run.stdout.contains("line 1: panelMemberID 1, 1 points"), "{run:?}");
+    let written = std::fs::read_to_string(&failed).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 3, "{written}");
+    assert!(lines[1].starts_with("1,1,1,a,failed,"), "{written}");
+    assert!(lines[2].starts_with("2,2,2,,failed,"), "{written}");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_prints_progress_every_5_percent_and_its_problem_batches() {
+    let sb = sandbox().await;
+    let dir = TempDir::new();
+    let file = dir.file("rows.csv", &rows_csv(300));
+    sb.inject(Route::QuestionproPoints, Fault::delay(std::time::Duration::ZERO).times(10));
+    sb.inject(Route::QuestionproPoints, Fault::status(500));
+    let run = award(&sb, &file, &["--batch-size", "2", "--concurrency", "1"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let progress: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("progress: ")).collect();
+    assert_eq!(progress.len(), 20, "{run:?}");
+    assert!(progress[19].starts_with("progress: 100% (300 of 300 rows, 150 requests"), "{run:?}");
+    // Past 100 batches, only the batch with a problem gets a line of its own.
+    let batches: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("batch ")).collect();
+    assert_eq!(batches.len(), 1, "{run:?}");
+    assert!(batches[0].starts_with("batch 11/150: lines 22-23: 2 failed: "), "{run:?}");
     sb.shutdown().await;
 }
 

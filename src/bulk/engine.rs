@@ -147,6 +147,9 @@ pub struct Progress {
     /// Estimated time left, when the total is known.
     pub eta: Option<Duration>,
     pub totals: Totals,
+    /// The chunk whose outcome was just recorded (sent, read from the journal, or not sent);
+    /// `None` on the last call, made when the job ends.
+    pub chunk: Option<ChunkReport>,
 }
 
 /// The fate of one chunk of rows.
@@ -291,6 +294,8 @@ pub struct BulkJob {
     opts: BulkOptions,
     progress: Option<ProgressFn>,
     cancel: CancellationToken,
+    /// Cancelling it cancels `cancel` too (it is its child).
+    abort: CancellationToken,
 }
 
 impl QuestionPro {
@@ -332,7 +337,8 @@ const READ_BLOCK: usize = 2048;
 impl BulkJob {
     /// A job for `qp` with `opts`.
     pub fn new(qp: &QuestionPro, opts: BulkOptions) -> Self {
-        BulkJob { qp: qp.clone(), opts, progress: None, cancel: CancellationToken::new() }
+        let abort = CancellationToken::new();
+        BulkJob { qp: qp.clone(), opts, progress: None, cancel: abort.child_token(), abort }
     }
 
     /// Calls `f` after each chunk with where the job stands.
@@ -345,6 +351,15 @@ impl BulkJob {
     /// recorded, nothing more is sent.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// A token that stops the job at once when cancelled (a second Ctrl-C): nothing more is
+    /// sent and requests in flight are abandoned. Their chunks are reported `unknown` (the
+    /// request went out: it may or may not have been applied; a journal keeps them unknown
+    /// too) or `failed` when their request had not gone out yet. Cancelling it also cancels
+    /// [`BulkJob::cancel_token`].
+    pub fn abort_token(&self) -> CancellationToken {
+        self.abort.clone()
     }
 
     /// Runs the job to the end (or to a fatal error, or a cancel).
@@ -379,6 +394,8 @@ impl BulkJob {
             fatal: None,
             done_rows: 0,
             totals: Totals::default(),
+            abort: self.abort.clone(),
+            flying: HashMap::new(),
         };
         let mut error: Option<Error> = None;
         loop {
@@ -395,21 +412,23 @@ impl BulkJob {
             match msg {
                 Produced::Validated { total, invalid, fingerprint } => {
                     state.total = Some(total);
-                    if let Some(j) = &state.journal {
-                        if let Err(e) = check_fingerprint(j, &fingerprint) {
-                            error = Some(e);
-                            stop_reading.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                    }
                     if !invalid.is_empty() {
                         // Nothing is sent: report the invalid rows and raise them all at once.
+                        // (Checked before the journal, which an input that sends nothing must
+                        // not claim.)
                         let errs = invalid.iter().flat_map(|r| r.errors.iter().cloned()).collect();
                         report.done_rows_invalid(invalid);
                         report.rows_read = total;
                         error = Some(Error::Validation(errs));
                         stop_reading.store(true, Ordering::Relaxed);
                         break;
+                    }
+                    if let Some(j) = &state.journal {
+                        if let Err(e) = check_fingerprint(j, &fingerprint) {
+                            error = Some(e);
+                            stop_reading.store(true, Ordering::Relaxed);
+                            break;
+                        }
                     }
                 }
                 Produced::Invalid(r) => {
@@ -418,8 +437,18 @@ impl BulkJob {
                     report.exceptions.push(r);
                 }
                 Produced::Chunk(chunk) => {
+                    let mut aborted = false;
                     while state.in_flight.len() >= opts.concurrency.max(1) {
-                        state.collect_one(&mut report).await;
+                        if !state.collect_one(&mut report).await {
+                            aborted = true;
+                            break;
+                        }
+                    }
+                    // A cancel that came while waiting for room: this chunk is not sent.
+                    if aborted || self.cancel.is_cancelled() {
+                        report.stopped_by.get_or_insert_with(|| Stop::interrupted("the job was cancelled"));
+                        stop_reading.store(true, Ordering::Relaxed);
+                        break;
                     }
                     state.start(chunk, &mut report);
                 }
@@ -438,7 +467,12 @@ impl BulkJob {
             }
         }
         while !state.in_flight.is_empty() {
-            state.collect_one(&mut report).await;
+            if !state.collect_one(&mut report).await {
+                state.abandon(&mut report).await;
+                if let Some(s) = report.stopped_by.as_mut().filter(|s| s.class == "Interrupted") {
+                    s.message = "the job was stopped at once; requests in flight were abandoned".into();
+                }
+            }
         }
         drop(rx);
         let _ = producer.await;
@@ -458,7 +492,7 @@ impl BulkJob {
         }
         report.compute_totals();
         report.elapsed = started.elapsed();
-        state.report_progress(&report);
+        state.report_progress(&report, None);
         match error.or(state.fatal) {
             Some(error) => Err(JobError { error, report: Box::new(report) }),
             None => Ok(report),
@@ -486,11 +520,12 @@ fn open_journal(path: &std::path::Path, opts: &BulkOptions, qp: &QuestionPro) ->
 
 fn check_fingerprint(j: &Journal, fingerprint: &str) -> Result<(), Error> {
     match j.meta("fingerprint")? {
-        Some(old) if old != fingerprint => Err(Error::Config(
+        Some(old) if old == fingerprint => Ok(()),
+        // A journal that records no chunk never sent anything: it can take the new input.
+        Some(_) if j.chunk_count()? > 0 => Err(Error::Config(
             "the journal was written for a different input; use a new journal file for a new job".into(),
         )),
-        Some(_) => Ok(()),
-        None => j.set_meta("fingerprint", fingerprint),
+        _ => j.set_meta("fingerprint", fingerprint),
     }
 }
 
@@ -507,6 +542,19 @@ struct Dispatch {
     done_rows: usize,
     /// Running totals for progress, so a long job never re-counts its report.
     totals: Totals,
+    /// Cancelled to abandon the requests in flight.
+    abort: CancellationToken,
+    /// What is needed to report a chunk in flight whose task is abandoned, by task id.
+    flying: HashMap<tokio::task::Id, Flying>,
+}
+
+/// A chunk in flight, as far as reporting it without its task goes.
+struct Flying {
+    id: usize,
+    first_row: usize,
+    last_row: usize,
+    rows: usize,
+    went_out: Arc<AtomicBool>,
 }
 
 enum ChunkResult {
@@ -559,8 +607,15 @@ impl Dispatch {
         }
         let qp = self.qp.clone();
         let journal = self.journal.clone();
-        self.in_flight.spawn(async move {
-            let went_out = Arc::new(AtomicBool::new(false));
+        let went_out = Arc::new(AtomicBool::new(false));
+        let flying = Flying {
+            id: chunk.id,
+            first_row: chunk.index.first().copied().unwrap_or(0),
+            last_row: chunk.index.last().copied().unwrap_or(0),
+            rows: chunk.rows.len(),
+            went_out: went_out.clone(),
+        };
+        let handle = self.in_flight.spawn(async move {
             let journal_error = Arc::new(std::sync::Mutex::new(None));
             let hook = {
                 let went_out = went_out.clone();
@@ -585,18 +640,80 @@ impl Dispatch {
             let went_out = went_out.load(Ordering::SeqCst);
             (chunk, ChunkResult::Sent { result, went_out })
         });
+        self.flying.insert(handle.id(), flying);
     }
 
-    /// Waits for one chunk in flight and records its outcome.
-    async fn collect_one(&mut self, report: &mut BulkReport) {
-        let Some(joined) = self.in_flight.join_next().await else { return };
-        let (chunk, res) = match joined {
-            Ok(x) => x,
-            Err(e) => {
-                self.fatal.get_or_insert(Error::Config(format!("a send task failed: {e}")));
-                return;
-            }
+    /// Waits for one chunk in flight and records its outcome; `false` (with nothing
+    /// collected) when the job is aborted first.
+    async fn collect_one(&mut self, report: &mut BulkReport) -> bool {
+        let joined = tokio::select! {
+            biased;
+            _ = self.abort.cancelled() => return false,
+            j = self.in_flight.join_next_with_id() => j,
         };
+        if let Some(joined) = joined {
+            self.collected(joined, report);
+        }
+        true
+    }
+
+    /// Abandons every chunk in flight: each ends `unknown` when its request went out,
+    /// `failed` when it had not (or with its real outcome when it finished meanwhile).
+    async fn abandon(&mut self, report: &mut BulkReport) {
+        self.in_flight.abort_all();
+        // Waiting for the aborted tasks to end makes `went_out` final: a request that had not
+        // gone out by then never will.
+        while let Some(joined) = self.in_flight.join_next_with_id().await {
+            self.collected(joined, report);
+        }
+    }
+
+    fn collected(
+        &mut self,
+        joined: Result<(tokio::task::Id, (Chunk, ChunkResult)), tokio::task::JoinError>,
+        report: &mut BulkReport,
+    ) {
+        match joined {
+            Ok((id, (chunk, res))) => {
+                self.flying.remove(&id);
+                self.finish_chunk(chunk, res, report);
+            }
+            Err(e) => {
+                if e.is_panic() {
+                    self.fatal.get_or_insert(Error::Config(format!("a send task failed: {e}")));
+                }
+                let Some(f) = self.flying.remove(&e.id()) else { return };
+                let (outcome, msg) = if f.went_out.load(Ordering::SeqCst) {
+                    let msg =
+                        "the job stopped while this chunk's request was in flight: it may or may not have been awarded";
+                    if let Some(j) = &self.journal {
+                        if let Err(e) = j.finish(f.id, ChunkState::Unknown, None, Some(msg), &[]) {
+                            self.fatal.get_or_insert(e);
+                        }
+                    }
+                    (Outcome::Unknown, msg)
+                } else {
+                    (Outcome::Failed, "not sent: the job stopped before this chunk's request went out")
+                };
+                let c = ChunkReport {
+                    chunk: f.id,
+                    first_row: f.first_row,
+                    last_row: f.last_row,
+                    rows: f.rows,
+                    outcome,
+                    request_id: None,
+                    message: Some(msg.to_string()),
+                    errors: Vec::new(),
+                    points_awarded: 0,
+                    from_journal: false,
+                };
+                self.record(report, c, Vec::new());
+            }
+        }
+    }
+
+    /// Records the outcome of a chunk whose task ended.
+    fn finish_chunk(&mut self, chunk: Chunk, res: ChunkResult, report: &mut BulkReport) {
         let (result, went_out) = match res {
             ChunkResult::Fatal(e) => {
                 self.fatal.get_or_insert(e);
@@ -649,12 +766,13 @@ impl Dispatch {
             bump(&mut self.totals, o.outcome, 1);
         }
         self.totals.points_awarded += c.points_awarded;
+        let shown = self.progress.as_ref().map(|_| c.clone());
         report.chunks.push(c);
         report.exceptions.extend(own);
-        self.report_progress(report);
+        self.report_progress(report, shown);
     }
 
-    fn report_progress(&self, report: &BulkReport) {
+    fn report_progress(&self, report: &BulkReport, chunk: Option<ChunkReport>) {
         let Some(f) = &self.progress else { return };
         let elapsed = self.started.elapsed();
         let rate = if elapsed.as_secs_f64() > 0.0 { self.done_rows as f64 / elapsed.as_secs_f64() } else { 0.0 };
@@ -670,6 +788,7 @@ impl Dispatch {
             rate,
             eta,
             totals: Totals { rows: self.done_rows, ..self.totals },
+            chunk,
         });
     }
 }

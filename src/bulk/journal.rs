@@ -70,7 +70,8 @@ fn db_err(e: rusqlite::Error) -> Error {
 
 impl Journal {
     /// Opens (or creates) the journal at `path` for a job with these settings. A journal
-    /// written by a job with other settings or against another endpoint is refused.
+    /// written by a job with other settings or against another endpoint is refused, unless
+    /// it records no chunk (nothing was ever sent under it): then it takes the new settings.
     pub fn open(path: &Path, settings: &[(&str, String)]) -> Result<Journal, Error> {
         let conn = Connection::open(path).map_err(db_err)?;
         conn.execute_batch(
@@ -87,10 +88,12 @@ impl Journal {
         )
         .map_err(db_err)?;
         let journal = Journal { conn: Mutex::new(conn) };
+        let fresh = journal.chunk_count()? == 0;
         let mut all = vec![("format_version", FORMAT_VERSION.to_string())];
         all.extend(settings.iter().map(|(k, v)| (*k, v.clone())));
         for (key, value) in all {
             match journal.meta(key)? {
+                Some(old) if old != value && fresh => journal.set_meta(key, &value)?,
                 Some(old) if old != value => {
                     return Err(Error::Config(format!(
                     "the journal {} belongs to another job ({key} was {old:?}, now {value:?}); use a new journal file",

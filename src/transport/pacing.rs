@@ -60,7 +60,11 @@ impl Pacer {
             *next = Some(slot + self.interval);
             slot
         };
-        tokio::time::sleep_until(slot).await;
+        // A slot that is already due is taken at once: tokio's timer rounds every deadline up
+        // to its next millisecond tick, so sleeping until "now" would add up to 1 ms per request.
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot).await;
+        }
     }
 
     /// Holds every later slot until `until` (the server asked everyone to wait).
