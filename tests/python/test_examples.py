@@ -1,0 +1,36 @@
+"""The examples in examples/python run and do what they say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+EXAMPLES = ROOT / "examples" / "python"
+
+
+def run(name: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_award_points_script() -> None:
+    out = run("award_points.py")
+    assert "awarded 2 rows" in out
+    assert "caught before sending" in out
+    assert "ledger" in out
+
+
+def test_walkthrough() -> None:
+    out = run("walkthrough.py")
+    assert "ValidationError" in out
+    assert "ledger" in out
