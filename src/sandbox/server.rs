@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -43,7 +43,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared {
     pub cfg: SandboxConfig,
     counts: [AtomicU64; 4],
-    records: [Mutex<VecDeque<RecordedRequest>>; 4],
+    records: [Mutex<VecDeque<Record>>; 4],
     faults: [Mutex<VecDeque<Queued>>; 4],
     ledger: Mutex<Ledger>,
     pub qp_window: Mutex<Window>,
@@ -57,7 +57,8 @@ struct Queued {
 
 #[derive(Default)]
 struct Ledger {
-    totals: BTreeMap<i64, i64>,
+    // A hash map: crediting is the hot path; readers sort on the rare read.
+    totals: HashMap<i64, i64>,
     awards: Vec<StoredAward>,
 }
 
@@ -120,11 +121,12 @@ impl Shared {
     }
 
     pub fn requests(&self, route: Route) -> Vec<RecordedRequest> {
-        lock(&self.records[route.index()]).iter().cloned().collect()
+        let records: Vec<Record> = lock(&self.records[route.index()]).iter().cloned().collect();
+        records.into_iter().map(|r| r.into_recorded(route, &self.cfg.splio_api_key)).collect()
     }
 
     pub fn ledger(&self) -> BTreeMap<i64, i64> {
-        lock(&self.ledger).totals.clone()
+        lock(&self.ledger).totals.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     pub fn awards(&self) -> Vec<Award> {
@@ -175,16 +177,33 @@ impl Shared {
                 (k.as_str().to_string(), value)
             })
             .collect();
-        let mut body = String::from_utf8_lossy(body).into_owned();
-        if route == Route::SplioAuthenticate {
-            body = splio::redact_auth_body(&body, &self.cfg.splio_api_key);
-        }
-        let rec = RecordedRequest { method: parts.method.to_string(), path: redact_query(&parts.uri), headers, body };
+        // The body is kept as received (a cheap clone of its bytes) and turned into text, and
+        // redacted, only when read back: recording must not slow the hot path.
+        let rec = Record { method: parts.method.to_string(), path: redact_query(&parts.uri), headers, body: body.clone() };
         let mut q = lock(&self.records[route.index()]);
         while q.len() >= limit {
             q.pop_front();
         }
         q.push_back(rec);
+    }
+}
+
+/// A request as recorded, before it is turned into a [`RecordedRequest`] on read.
+#[derive(Clone)]
+struct Record {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl Record {
+    fn into_recorded(self, route: Route, splio_key: &str) -> RecordedRequest {
+        let mut body = String::from_utf8_lossy(&self.body).into_owned();
+        if route == Route::SplioAuthenticate {
+            body = splio::redact_auth_body(&body, splio_key);
+        }
+        RecordedRequest { method: self.method, path: self.path, headers: self.headers, body }
     }
 }
 

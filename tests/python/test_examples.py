@@ -34,3 +34,11 @@ def test_walkthrough() -> None:
     out = run("walkthrough.py")
     assert "ValidationError" in out
     assert "ledger" in out
+
+
+def test_bulk_award_script() -> None:
+    out = run("bulk_award.py")
+    assert "first run: awarded 4500 rows, failed 500" in out
+    assert "second run: 1 request(s) sent, 9 chunks from the journal" in out
+    assert "complete: True" in out
+    assert "caught before sending: 2 problem(s)" in out

@@ -5,6 +5,7 @@
 //! the vendors' rules all stay in the core.
 //!
 //! - `questionpro` / `splio`: the sync and async clients and their result types;
+//! - `bulk`: `bulk_award` (the core's bulk engine fed from Python rows) and its report;
 //! - `rows`: points rows read from Python objects into the core's cells;
 //! - `convert`: Python values to JSON and back;
 //! - `errors`: the one module that maps core errors to the Python exception classes;
@@ -13,6 +14,7 @@
 
 use pyo3::prelude::*;
 
+mod bulk;
 mod convert;
 mod errors;
 mod logging;
@@ -31,6 +33,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<questionpro::AsyncQuestionPro>()?;
     m.add_class::<questionpro::AwardResult>()?;
     m.add_class::<questionpro::SkippedItem>()?;
+    m.add_class::<bulk::BulkReport>()?;
+    m.add_class::<bulk::ChunkReport>()?;
+    m.add_class::<bulk::RowOutcome>()?;
+    m.add_class::<bulk::Totals>()?;
+    m.add_class::<bulk::Progress>()?;
     m.add_class::<splio::Splio>()?;
     m.add_class::<splio::AsyncSplio>()?;
     m.add_class::<splio::Reward>()?;

@@ -3,10 +3,11 @@
 use crate::convert;
 use crate::errors::{self, IntoPyResult};
 use crate::options::{apply_transport, Pacing, Transport};
-use crate::{rows, runtime};
+use crate::{bulk, rows, runtime};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rewardkit::questionpro::{self as core, Datacenter};
+use std::path::PathBuf;
 
 /// One item of the answer's `skipped` list: a panel member the vendor did not credit.
 ///
@@ -210,6 +211,68 @@ impl QuestionPro {
         award_result(py, res.or_raise(py)?)
     }
 
+    /// Awards points to every row of ``rows`` in a bulk job, and returns a ``BulkReport``.
+    ///
+    /// ``bulk_award(rows, *, batch_size=500, concurrency=4, on_invalid="stop",
+    /// allow_duplicates=None, journal=None, resend_unknown=False, progress=None)``
+    ///
+    /// ``rows`` is a list or tuple of rows (dicts or tuples, as ``award_points`` takes), any
+    /// iterable (a generator is streamed: memory stays flat however many rows it yields), or a
+    /// pandas / polars DataFrame (read by column, with ``panel_member_id`` / ``panelMemberID``
+    /// / ``panelMemberId``, ``points`` and optional ``comments`` columns). Rows are cut into
+    /// requests of ``batch_size`` rows, ``concurrency`` of them in flight at once, paced by the
+    /// client's rate limiter. Every row ends with exactly one outcome: ``awarded``, ``skipped``,
+    /// ``invalid``, ``rejected``, ``failed`` or ``unknown`` (sent, no definitive answer: never
+    /// re-sent by itself).
+    ///
+    /// ``on_invalid="stop"`` checks every row first and, if any is bad, raises
+    /// ``ValidationError`` (every problem, each with its ``row``) without sending anything;
+    /// ``"send_valid"`` sends the good rows and reports the bad ones as ``invalid``.
+    /// ``allow_duplicates`` (default: the client's setting) lets one member appear on several
+    /// rows. ``journal`` (a path) records each chunk's state in an SQLite file: re-running the
+    /// same job with it sends only what was not confirmed; chunks left unknown are reported,
+    /// not re-sent, unless ``resend_unknown=True``. A journal of another job is refused.
+    /// ``progress`` is ``True`` (a tqdm bar, when tqdm is installed) or a callable given a
+    /// ``Progress`` after each chunk (its exceptions are logged to the ``rewardkit`` logger
+    /// and the job goes on).
+    ///
+    /// A fatal error (401, 403, a spent quota, a refused journal) stops the job and raises its
+    /// exception class with ``.report``, the partial ``BulkReport``. Ctrl-C stops the job
+    /// cleanly (requests in flight finish and are journaled; nothing more is sent) and raises
+    /// ``KeyboardInterrupt`` with ``.report`` (``stopped_by["class"] == "Interrupted"``); a
+    /// second Ctrl-C abandons the requests in flight (reported ``unknown``). The GIL is
+    /// released while the job runs.
+    #[pyo3(signature = (rows, *, batch_size=500, concurrency=4, on_invalid="stop", allow_duplicates=None,
+        journal=None, resend_unknown=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn bulk_award(
+        &self,
+        py: Python<'_>,
+        rows: &Bound<'_, PyAny>,
+        batch_size: i64,
+        concurrency: i64,
+        on_invalid: &str,
+        allow_duplicates: Option<bool>,
+        journal: Option<PathBuf>,
+        resend_unknown: bool,
+        progress: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bulk::BulkReport> {
+        let job = bulk::prepare(
+            py,
+            &self.client.inner,
+            self.client.allow_duplicates,
+            rows,
+            batch_size,
+            concurrency,
+            on_invalid,
+            allow_duplicates,
+            journal,
+            resend_unknown,
+            progress,
+        )?;
+        bulk::run_sync(py, job)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         self.client.repr(py, "QuestionPro")
     }
@@ -262,6 +325,44 @@ impl AsyncQuestionPro {
             let res = client.award_points(&rows).await;
             Python::attach(|py| award_result(py, res.or_raise(py)?))
         })
+    }
+
+    /// Awards points to every row of ``rows`` in a bulk job (awaitable, on the caller's
+    /// loop): the same arguments and report as ``QuestionPro.bulk_award``. Errors, with
+    /// ``.report``, are raised when the call is awaited. The ``progress`` callback is called
+    /// from a worker thread (with the GIL), not from the event loop.
+    #[pyo3(signature = (rows, *, batch_size=500, concurrency=4, on_invalid="stop", allow_duplicates=None,
+        journal=None, resend_unknown=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn bulk_award<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+        batch_size: i64,
+        concurrency: i64,
+        on_invalid: &str,
+        allow_duplicates: Option<bool>,
+        journal: Option<PathBuf>,
+        resend_unknown: bool,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let job = bulk::prepare(
+            py,
+            &self.client.inner,
+            self.client.allow_duplicates,
+            rows,
+            batch_size,
+            concurrency,
+            on_invalid,
+            allow_duplicates,
+            journal,
+            resend_unknown,
+            progress,
+        );
+        match job {
+            Ok(job) => bulk::run_async(py, job),
+            Err(e) => runtime::failed(py, e),
+        }
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -11,6 +11,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use pyo3::{intern, Borrowed};
+use rewardkit::bulk::RowRead;
 use rewardkit::questionpro::{Cell, DuplicateCheck, PointsAward};
 use rewardkit::FieldError;
 
@@ -18,7 +19,7 @@ const NOT_A_ROW: &str =
     "A row must be a dict (panelMemberID or panel_member_id, points, comments) or a tuple (panel_member_id, points[, comments]).";
 
 /// A cell's value, owned while the row is read.
-enum Owned {
+pub(crate) enum Owned {
     Missing,
     Int(i64),
     Str(String),
@@ -27,7 +28,7 @@ enum Owned {
 }
 
 impl Owned {
-    fn cell(&self) -> Cell<'_> {
+    pub(crate) fn cell(&self) -> Cell<'_> {
         match self {
             Owned::Missing => Cell::Missing,
             Owned::Int(n) => Cell::Int(*n),
@@ -39,7 +40,7 @@ impl Owned {
 }
 
 /// Reads one field value. `None` and a float NaN (pandas' missing value) are missing.
-fn owned(v: Option<Borrowed<'_, '_, PyAny>>) -> PyResult<Owned> {
+pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>) -> PyResult<Owned> {
     let Some(v) = v else { return Ok(Owned::Missing) };
     if v.is_exact_instance_of::<PyInt>() {
         return Ok(int_value(v));
@@ -78,14 +79,14 @@ fn int_value(v: Borrowed<'_, '_, PyAny>) -> Owned {
 }
 
 /// The interned key names, looked up once per call.
-struct Keys<'py> {
+pub(crate) struct Keys<'py> {
     id: [Bound<'py, PyString>; 3],
     points: Bound<'py, PyString>,
     comments: [Bound<'py, PyString>; 2],
 }
 
 impl<'py> Keys<'py> {
-    fn new(py: Python<'py>) -> Self {
+    pub(crate) fn new(py: Python<'py>) -> Self {
         Keys {
             id: [
                 intern!(py, "panelMemberID").clone(),
@@ -144,6 +145,15 @@ fn row_cells(row: &Bound<'_, PyAny>, keys: &Keys<'_>) -> PyResult<Option<[Owned;
         return Ok(Some([b(&id)?, b(&points)?, b(&comments)?]));
     }
     Ok(None)
+}
+
+/// One row read into the core's form for a bulk job: the typed row, or its field errors
+/// (an object that is not a row is one `wrong_type` error). Duplicates are the engine's to check.
+pub(crate) fn read_one(row: &Bound<'_, PyAny>, keys: &Keys<'_>) -> PyResult<RowRead> {
+    Ok(match row_cells(row, keys)? {
+        Some(cells) => PointsAward::from_cells(cells[0].cell(), cells[1].cell(), cells[2].cell()),
+        None => Err(vec![FieldError::new("row", "wrong_type", NOT_A_ROW)]),
+    })
 }
 
 /// Turns the `rows` argument into an iterator, refusing what is surely a mistake (one dict,

@@ -12,6 +12,8 @@ use std::future::Future;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::time::Duration;
 
+use rewardkit::bulk::CancellationToken;
+
 /// How often a blocked sync call checks for signals.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -49,6 +51,53 @@ where
             },
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(PyRuntimeError::new_err("rewardkit: the background task stopped before it finished"))
+            }
+        }
+    })
+}
+
+/// Runs a bulk job's future like [`wait`], but a signal does not abandon it: the first one
+/// (Ctrl-C) cancels `cancel`, so the job stops cleanly (chunks in flight finish and are
+/// journaled) and its output is still awaited; a second one cancels `abort` (requests in
+/// flight are abandoned and reported unknown). Returns the output and the first signal's
+/// exception, if one was raised.
+pub fn wait_interruptible<F, T>(
+    py: Python<'_>,
+    fut: F,
+    cancel: CancellationToken,
+    abort: CancellationToken,
+) -> PyResult<(T, Option<PyErr>)>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = sync_channel(1);
+    let task = runtime().spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    py.detach(move || {
+        let mut interrupted: Option<PyErr> = None;
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(out) => return Ok((out, interrupted)),
+                Err(RecvTimeoutError::Timeout) => match Python::try_attach(|py| py.check_signals()) {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        if interrupted.is_none() {
+                            cancel.cancel();
+                            interrupted = Some(e);
+                        } else {
+                            abort.cancel();
+                        }
+                    }
+                    None => {
+                        task.abort();
+                        return Err(PyRuntimeError::new_err("rewardkit: the interpreter is shutting down"));
+                    }
+                },
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("rewardkit: the background task stopped before it finished"))
+                }
             }
         }
     })

@@ -21,6 +21,9 @@ it cannot be known). Both vendors' error bodies become one set of typed exceptio
         sb.questionpro().award_points([(1, 10)])
         print(sb.ledger())
 
+    report = qp.bulk_award(rows_or_dataframe, journal="job.db", progress=True)
+    print(report.totals, report.unknown_chunks)   # every row has exactly one outcome
+
 ``AsyncQuestionPro`` and ``AsyncSplio`` are the same clients for asyncio.
 """
 
@@ -30,12 +33,17 @@ from ._native import (
     AsyncQuestionPro,
     AsyncSplio,
     AwardResult,
+    BulkReport,
+    ChunkReport,
     CustomField,
+    Progress,
     QuestionPro,
     Reward,
+    RowOutcome,
     Sandbox,
     SkippedItem,
     Splio,
+    Totals,
     __version__,
     validate_reward,
     validate_rows,
@@ -65,21 +73,26 @@ __all__ = [
     "AuthenticationError",
     "AwardResult",
     "BadRequestError",
+    "BulkReport",
+    "ChunkReport",
     "CustomField",
     "FieldError",
     "InternalServerError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "Progress",
     "QuestionPro",
     "RateLimitError",
     "Reward",
     "RewardkitError",
     "Row",
+    "RowOutcome",
     "Rows",
     "Sandbox",
     "SkippedItem",
     "Splio",
+    "Totals",
     "ValidationError",
     "__version__",
     "validate_reward",

@@ -3,12 +3,17 @@
 from ._native import AsyncQuestionPro as AsyncQuestionPro
 from ._native import AsyncSplio as AsyncSplio
 from ._native import AwardResult as AwardResult
+from ._native import BulkReport as BulkReport
+from ._native import ChunkReport as ChunkReport
 from ._native import CustomField as CustomField
+from ._native import Progress as Progress
 from ._native import QuestionPro as QuestionPro
 from ._native import Reward as Reward
+from ._native import RowOutcome as RowOutcome
 from ._native import Sandbox as Sandbox
 from ._native import SkippedItem as SkippedItem
 from ._native import Splio as Splio
+from ._native import Totals as Totals
 from ._native import __version__ as __version__
 from ._native import validate_reward as validate_reward
 from ._native import validate_rows as validate_rows
@@ -37,21 +42,26 @@ __all__ = [
     "AuthenticationError",
     "AwardResult",
     "BadRequestError",
+    "BulkReport",
+    "ChunkReport",
     "CustomField",
     "FieldError",
     "InternalServerError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "Progress",
     "QuestionPro",
     "RateLimitError",
     "Reward",
     "RewardkitError",
     "Row",
+    "RowOutcome",
     "Rows",
     "Sandbox",
     "SkippedItem",
     "Splio",
+    "Totals",
     "ValidationError",
     "__version__",
     "validate_reward",

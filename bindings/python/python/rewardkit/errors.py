@@ -16,6 +16,8 @@
     └── OutcomeUnknownError        the request was sent; it may or may not have been applied
 
 Every exception pickles with its attributes. None of them ever holds an API key or token.
+An exception raised by ``bulk_award`` also has ``.report``, the job's partial ``BulkReport``
+(left out when the exception is pickled).
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ class RewardkitError(Exception):
         self.message = message
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Rebuilt from its message, then every attribute is restored.
-        return (type(self), (str(self.args[0]) if self.args else "",), self.__dict__.copy())
+        # Rebuilt from its message, then every attribute is restored, except a bulk job's
+        # partial ``report`` (a native object that does not pickle; it stays on this one).
+        state = {k: v for k, v in self.__dict__.items() if k != "report"}
+        return (type(self), (str(self.args[0]) if self.args else "",), state)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
