@@ -13,8 +13,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(7);
     let sb = Sandbox::start().await?;
     let qp = QuestionPro::builder().api_key(sb.questionpro_api_key()).base_url(sb.url()).rate_limit(None).build()?;
-    let rows: Vec<PointsAward> =
-        (0..n).map(|i| PointsAward::new(1 + i as i64, 1).with_comments("bench")).collect();
+    let rows: Vec<PointsAward> = (0..n).map(|i| PointsAward::new(1 + i as i64, 1).with_comments("bench")).collect();
     let mut times = Vec::new();
     for _ in 0..rounds {
         sb.reset();
@@ -26,6 +25,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    println!("{n} rows, batch 500, 8 in flight: median {:.1} ms = {:.0} rows/s (runs {:?})", median * 1e3, n as f64 / median, times);
+    println!(
+        "{n} rows, batch 500, 8 in flight: median {:.1} ms = {:.0} rows/s (runs {:?})",
+        median * 1e3,
+        n as f64 / median,
+        times
+    );
     Ok(())
 }

@@ -179,7 +179,8 @@ impl Shared {
             .collect();
         // The body is kept as received (a cheap clone of its bytes) and turned into text, and
         // redacted, only when read back: recording must not slow the hot path.
-        let rec = Record { method: parts.method.to_string(), path: redact_query(&parts.uri), headers, body: body.clone() };
+        let rec =
+            Record { method: parts.method.to_string(), path: redact_query(&parts.uri), headers, body: body.clone() };
         let mut q = lock(&self.records[route.index()]);
         while q.len() >= limit {
             q.pop_front();
