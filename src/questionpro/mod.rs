@@ -2,7 +2,7 @@
 
 mod rows;
 
-pub use rows::{rows_from_values, validate_rows, Cell, DuplicateCheck, PointsAward};
+pub use rows::{rows_from_values, validate_rows, Cell, DuplicateCheck, PointsAward, COMMENTS_KEYS, MEMBER_ID_KEYS};
 
 use crate::error::{Error, UnknownCause, Vendor};
 use crate::transport::{self, Safety, Transport, TransportOptions};

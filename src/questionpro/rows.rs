@@ -48,11 +48,7 @@ impl PointsAward {
     /// [`PointsAward::from_value`] for an object already in hand.
     pub fn from_map(obj: &Map<String, Value>) -> Result<PointsAward, Vec<FieldError>> {
         let get = |names: &[&str]| names.iter().find_map(|n| obj.get(*n));
-        Self::from_cells(
-            Cell::of(get(&["panelMemberID", "panel_member_id", "panelMemberId"])),
-            Cell::of(get(&["points"])),
-            Cell::of(get(&["comments", "comment"])),
-        )
+        Self::from_cells(Cell::of(get(&MEMBER_ID_KEYS)), Cell::of(get(&["points"])), Cell::of(get(&COMMENTS_KEYS)))
     }
 
     /// Reads one row from its three field values, however the caller found them (a JSON
@@ -137,10 +133,16 @@ fn int_cell(cell: Cell<'_>, key: &str, missing: &str, errs: &mut Vec<FieldError>
 
 const KEY_ID: &str = "panelMemberID";
 
+/// The spellings a row's member id may take (wire, snake_case, camelCase), in the order they
+/// are looked up. Bindings that read rows themselves use these, so every reader agrees.
+pub const MEMBER_ID_KEYS: [&str; 3] = ["panelMemberID", "panel_member_id", "panelMemberId"];
+/// The spellings of a row's comment, in the order they are looked up.
+pub const COMMENTS_KEYS: [&str; 2] = ["comments", "comment"];
+
 /// The member id of an untyped row, when it has a readable one.
 pub(crate) fn member_id_of(v: &Value) -> Option<i64> {
     let o = v.as_object()?;
-    ["panelMemberID", "panel_member_id", "panelMemberId"].iter().find_map(|k| o.get(*k)).and_then(Value::as_i64)
+    MEMBER_ID_KEYS.iter().find_map(|k| o.get(*k)).and_then(Value::as_i64)
 }
 const KEY_POINTS: &str = "points";
 const KEY_COMMENTS: &str = "comments";

@@ -23,7 +23,7 @@ use rewardkit::bulk::{
     BulkJob, BulkOptions, BulkReport, CancellationToken, ChunkReport, JobError, OnInvalid, Outcome, Progress,
     RowOutcome, RowRead, RowSource, Totals,
 };
-use rewardkit::questionpro::{Cell, PointsAward, QuestionPro};
+use rewardkit::questionpro::{Cell, PointsAward, QuestionPro, COMMENTS_KEYS, MEMBER_ID_KEYS};
 use rewardkit::{Error, FieldError};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
@@ -129,10 +129,6 @@ fn first_given<'a>(slots: &'a [Option<JsonCell<'_>>]) -> Cell<'a> {
     slots.iter().flatten().next().map_or(Cell::Missing, JsonCell::cell)
 }
 
-/// The spellings a row's fields are read by, in the order of precedence (as the core's).
-const ID_KEYS: [&str; 3] = ["panelMemberID", "panel_member_id", "panelMemberId"];
-const COMMENT_KEYS: [&str; 2] = ["comments", "comment"];
-
 enum Key {
     Id(usize),
     Points,
@@ -149,11 +145,11 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a key")
             }
             fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
-                Ok(if let Some(i) = ID_KEYS.iter().position(|n| *n == k) {
+                Ok(if let Some(i) = MEMBER_ID_KEYS.iter().position(|n| *n == k) {
                     Key::Id(i)
                 } else if k == "points" {
                     Key::Points
-                } else if let Some(i) = COMMENT_KEYS.iter().position(|n| *n == k) {
+                } else if let Some(i) = COMMENTS_KEYS.iter().position(|n| *n == k) {
                     Key::Comments(i)
                 } else {
                     Key::Other

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use pyo3::{intern, Borrowed};
 use rewardkit::bulk::RowRead;
-use rewardkit::questionpro::{Cell, DuplicateCheck, PointsAward};
+use rewardkit::questionpro::{Cell, DuplicateCheck, PointsAward, COMMENTS_KEYS, MEMBER_ID_KEYS};
 use rewardkit::FieldError;
 
 const NOT_A_ROW: &str =
@@ -88,13 +88,9 @@ pub(crate) struct Keys<'py> {
 impl<'py> Keys<'py> {
     pub(crate) fn new(py: Python<'py>) -> Self {
         Keys {
-            id: [
-                intern!(py, "panelMemberID").clone(),
-                intern!(py, "panel_member_id").clone(),
-                intern!(py, "panelMemberId").clone(),
-            ],
+            id: MEMBER_ID_KEYS.map(|k| PyString::intern(py, k)),
             points: intern!(py, "points").clone(),
-            comments: [intern!(py, "comments").clone(), intern!(py, "comment").clone()],
+            comments: COMMENTS_KEYS.map(|k| PyString::intern(py, k)),
         }
     }
 }
