@@ -8,7 +8,7 @@
 //! outcome of their own (invalid, skipped, ...).
 
 use super::journal::{ChunkState, Journal};
-use super::{batch_outcomes, is_fatal, Outcome, RowOutcome, Stop, Totals};
+use super::{answer_exceptions, is_fatal, Outcome, RowOutcome, Stop, Totals};
 use crate::error::{Error, FieldError};
 use crate::questionpro::{DuplicateCheck, PointsAward, QuestionPro};
 use serde::Serialize;
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken;
 
@@ -309,12 +309,14 @@ impl QuestionPro {
     }
 }
 
-/// A chunk ready to send: its rows, their input indices, its content hash.
+/// A chunk ready to send: its rows, their input indices, its content hash, and its request
+/// body when it was encoded ahead (see [`Chunker::held`]).
 struct Chunk {
     id: usize,
     rows: Vec<PointsAward>,
     index: Vec<usize>,
     hash: String,
+    body: Option<bytes::Bytes>,
 }
 
 enum Produced {
@@ -333,9 +335,10 @@ enum Produced {
 }
 
 const READ_BLOCK: usize = 2048;
-/// Up to this many rows (about 15 MB), a source of known size keeps its validated rows in
-/// memory between the validation and the sending pass instead of being read twice.
-const IN_MEMORY_ROWS: usize = 250_000;
+/// Up to this many rows (about 30 MB), a source of known size keeps its validated rows in
+/// memory, as encoded chunks, between the validation and the sending pass instead of being
+/// read twice.
+pub const IN_MEMORY_ROWS: usize = 250_000;
 
 impl BulkJob {
     /// A job for `qp` with `opts`.
@@ -636,7 +639,10 @@ impl Dispatch {
                     }
                 }
             };
-            let result = qp.send_points_observed(&chunk.rows, &hook).await;
+            let result = match chunk.body.clone() {
+                Some(body) => qp.send_points_encoded(&chunk.rows, body, &hook).await,
+                None => qp.send_points_observed(&chunk.rows, &hook).await,
+            };
             if let Some(e) = journal_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return (chunk, ChunkResult::Fatal(e));
             }
@@ -727,10 +733,6 @@ impl Dispatch {
             ChunkResult::Sent { result, went_out } => (result, went_out),
         };
         report.requests += usize::from(went_out);
-        let mut outcomes = batch_outcomes(0, &chunk.rows, &result);
-        for o in &mut outcomes {
-            o.row = chunk.index[o.row];
-        }
         let (outcome, request_id, message, errors, state) = match &result {
             Ok(r) => (Outcome::Awarded, r.request_id.clone(), None, Vec::new(), ChunkState::Done),
             Err(e) => {
@@ -743,8 +745,15 @@ impl Dispatch {
                 (o, e.request_id().map(str::to_string), Some(e.to_string()), e.field_errors().to_vec(), state)
             }
         };
-        // Rows whose outcome differs from the chunk's (skipped rows, unknown by a count mismatch).
-        let own: Vec<RowOutcome> = outcomes.into_iter().filter(|o| o.outcome != outcome).collect();
+        // Rows whose outcome differs from the chunk's (skipped rows, unknown by a count mismatch);
+        // a failed request's rows all share its outcome.
+        let mut own = match &result {
+            Ok(r) => answer_exceptions(&chunk.rows, r),
+            Err(_) => Vec::new(),
+        };
+        for o in &mut own {
+            o.row = chunk.index[o.row];
+        }
         let points = if outcome == Outcome::Awarded { awarded_points(&chunk, &own) } else { 0 };
         if let (Some(j), true) = (&self.journal, went_out) {
             if let Err(e) = j.finish(chunk.id, state, request_id.as_deref(), message.as_deref(), &own) {
@@ -798,6 +807,9 @@ impl Dispatch {
 
 /// Points of a chunk's rows that have no outcome of their own (the awarded ones).
 fn awarded_points(chunk: &Chunk, own: &[RowOutcome]) -> i64 {
+    if own.is_empty() {
+        return chunk.rows.iter().map(|r| r.points).sum();
+    }
     let own: std::collections::HashSet<usize> = own.iter().map(|o| o.row).collect();
     chunk.rows.iter().zip(&chunk.index).filter(|(_, i)| !own.contains(i)).map(|(r, _)| r.points).sum()
 }
@@ -881,11 +893,32 @@ struct Chunker<'a> {
     tx: &'a mpsc::Sender<Produced>,
     /// Chunk hashes are for the journal only.
     hash: bool,
+    /// Stop mode, small input: chunks made during the validation pass wait here until every
+    /// row is known to be good. Their bodies are encoded meanwhile by tasks on the runtime,
+    /// whose workers are otherwise idle while the (single-threaded) validation pass runs.
+    held: Option<Vec<oneshot::Receiver<Chunk>>>,
 }
 
 impl<'a> Chunker<'a> {
     fn new(batch: usize, tx: &'a mpsc::Sender<Produced>, hash: bool) -> Self {
-        Chunker { batch, next_id: 0, cur: empty_chunk(0, batch), tx, hash }
+        Chunker { batch, next_id: 0, cur: empty_chunk(0, batch), tx, hash, held: None }
+    }
+
+    fn held(batch: usize, tx: &'a mpsc::Sender<Produced>, hash: bool) -> Self {
+        Chunker { held: Some(Vec::new()), ..Self::new(batch, tx, hash) }
+    }
+
+    /// Hands the held chunks to the dispatcher, in order; false when the job stopped.
+    fn release(mut self, stop: &AtomicBool) -> bool {
+        self.flush();
+        for rx in self.held.take().unwrap_or_default() {
+            // An encoding task only ends without its chunk when the runtime is shutting down.
+            let Ok(chunk) = rx.blocking_recv() else { return false };
+            if stop.load(Ordering::Relaxed) || self.tx.blocking_send(Produced::Chunk(chunk)).is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Adds a row; false when the receiver is gone (the job stopped).
@@ -911,12 +944,21 @@ impl<'a> Chunker<'a> {
             }
             chunk.hash = h.hex();
         }
+        if let Some(held) = self.held.as_mut() {
+            let (done, rx) = oneshot::channel();
+            tokio::runtime::Handle::current().spawn(async move {
+                chunk.body = Some(crate::questionpro::encode_rows(&chunk.rows).into());
+                let _ = done.send(chunk);
+            });
+            held.push(rx);
+            return true;
+        }
         self.tx.blocking_send(Produced::Chunk(chunk)).is_ok()
     }
 }
 
 fn empty_chunk(id: usize, batch: usize) -> Chunk {
-    Chunk { id, rows: Vec::with_capacity(batch), index: Vec::with_capacity(batch), hash: String::new() }
+    Chunk { id, rows: Vec::with_capacity(batch), index: Vec::with_capacity(batch), hash: String::new(), body: None }
 }
 
 fn invalid_row(row: usize, errors: Vec<FieldError>) -> RowOutcome {
@@ -996,8 +1038,8 @@ fn produce_inner(
     // Stop mode: a full validation pass before anything is sent. The valid rows are kept for
     // the sending pass: in memory when the source is known to be small, else by reading the
     // source again, else (a one-shot source) in a temporary spool file.
-    let mut held: Option<Vec<(usize, PointsAward)>> = match source.len_hint() {
-        Some(n) if n <= IN_MEMORY_ROWS => Some(Vec::with_capacity(n)),
+    let mut held = match source.len_hint() {
+        Some(n) if n <= IN_MEMORY_ROWS => Some(Chunker::held(batch, tx, hash)),
         _ => None,
     };
     let mut spool = if held.is_none() && !source.rewind()? { Some(Spool::create()?) } else { None };
@@ -1019,7 +1061,7 @@ fn produce_inner(
                     if let Some(s) = spool.as_mut() {
                         s.write(index, &row)?;
                     } else if let Some(h) = held.as_mut() {
-                        h.push((index, row));
+                        h.push(index, row);
                     }
                 }
                 Err(errs) => {
@@ -1039,14 +1081,14 @@ fn produce_inner(
     if tx.blocking_send(Produced::Validated { total, invalid, fingerprint: fp.hex() }).is_err() || any_invalid {
         return Ok(());
     }
-    let mut chunker = Chunker::new(batch, tx, hash);
-    if let Some(rows) = held.take() {
-        for (i, row) in rows {
-            if stop.load(Ordering::Relaxed) || !chunker.push(i, row) {
-                return Ok(());
-            }
+    if let Some(h) = held.take() {
+        if h.release(stop) {
+            let _ = tx.blocking_send(Produced::End { rows_read: total });
         }
-    } else if let Some(s) = spool.take() {
+        return Ok(());
+    }
+    let mut chunker = Chunker::new(batch, tx, hash);
+    if let Some(s) = spool.take() {
         let mut reader = s.into_reader()?;
         while let Some((i, row)) = reader.next()? {
             if stop.load(Ordering::Relaxed) || !chunker.push(i, row) {

@@ -9,7 +9,7 @@ mod journal;
 
 pub use engine::{
     BulkJob, BulkOptions, BulkReport, CancellationToken, ChunkReport, IterSource, JobError, OnInvalid, Progress,
-    RowRead, RowSource, RowView, VecSource,
+    RowRead, RowSource, RowView, VecSource, IN_MEMORY_ROWS,
 };
 pub use journal::{ChunkState, Journal};
 
@@ -194,31 +194,12 @@ pub fn batch_outcomes(first: usize, rows: &[PointsAward], result: &Result<AwardR
     };
     match result {
         Ok(res) => {
-            let mut out: Vec<RowOutcome> = rows.iter().enumerate().map(|(i, r)| base(i, r, Outcome::Awarded)).collect();
-            let mut unmapped = 0usize;
-            for item in &res.skipped {
-                match item.row {
-                    Some(i) if out[i].outcome == Outcome::Awarded => {
-                        out[i].outcome = Outcome::Skipped;
-                        out[i].skipped = Some(item.raw.clone());
-                    }
-                    _ => unmapped += 1,
-                }
-            }
-            let mapped_skipped = res.skipped.len() - unmapped;
-            let consistent = unmapped == 0 && res.success_count as usize + mapped_skipped == rows.len();
-            for o in &mut out {
-                o.request_id = res.request_id.clone();
-                if !consistent && o.outcome == Outcome::Awarded {
-                    // The answer does not say which rows it counted: claiming them awarded
-                    // could hide a lost row, claiming them failed could cause a double award.
-                    o.outcome = Outcome::Unknown;
-                    o.message = Some(format!(
-                        "the answer counted {} awarded and {} skipped for {} rows sent; this row's fate is not stated",
-                        res.success_count,
-                        res.skipped.len(),
-                        rows.len()
-                    ));
+            let mut own = answer_exceptions(rows, res).into_iter().peekable();
+            let mut out = Vec::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                match own.next_if(|o| o.row == i) {
+                    Some(o) => out.push(RowOutcome { row: first + i, ..o }),
+                    None => out.push(RowOutcome { request_id: res.request_id.clone(), ..base(i, r, Outcome::Awarded) }),
                 }
             }
             out
@@ -237,6 +218,59 @@ pub fn batch_outcomes(first: usize, rows: &[PointsAward], result: &Result<AwardR
                 .collect()
         }
     }
+}
+
+/// The rows of a successful answer that were not simply awarded, in order (`row` is the index
+/// in `rows`): the skipped ones, and, when the answer's counts do not add up, every other row
+/// as `unknown`. Most answers have none, so a bulk job builds no outcome for awarded rows.
+pub(crate) fn answer_exceptions(rows: &[PointsAward], res: &AwardResult) -> Vec<RowOutcome> {
+    let mut skipped: Vec<Option<&serde_json::Value>> = Vec::new();
+    let mut mapped = 0usize;
+    for item in &res.skipped {
+        if let Some(i) = item.row {
+            if skipped.is_empty() {
+                skipped.resize(rows.len(), None);
+            }
+            if skipped[i].is_none() {
+                skipped[i] = Some(&item.raw);
+                mapped += 1;
+            }
+        }
+    }
+    let consistent = mapped == res.skipped.len() && res.success_count as usize + mapped == rows.len();
+    if consistent && mapped == 0 {
+        return Vec::new();
+    }
+    let unknown = (!consistent).then(|| {
+        format!(
+            "the answer counted {} awarded and {} skipped for {} rows sent; this row's fate is not stated",
+            res.success_count,
+            res.skipped.len(),
+            rows.len()
+        )
+    });
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let raw = skipped.get(i).copied().flatten();
+        // The answer does not say which rows it counted: claiming them awarded could hide a
+        // lost row, claiming them failed could cause a double award.
+        let (outcome, message) = match (raw, &unknown) {
+            (Some(_), _) => (Outcome::Skipped, None),
+            (None, Some(msg)) => (Outcome::Unknown, Some(msg.clone())),
+            (None, None) => continue,
+        };
+        out.push(RowOutcome {
+            row: i,
+            panel_member_id: Some(r.panel_member_id),
+            points: Some(r.points),
+            outcome,
+            request_id: res.request_id.clone(),
+            message,
+            errors: Vec::new(),
+            skipped: raw.cloned(),
+        });
+    }
+    out
 }
 
 /// Sends `rows` (already validated) in batches of `batch_size`, one after another, calling

@@ -2,6 +2,7 @@
 
 mod rows;
 
+pub(crate) use rows::encode_rows;
 pub use rows::{rows_from_values, validate_rows, Cell, DuplicateCheck, PointsAward, COMMENTS_KEYS, MEMBER_ID_KEYS};
 
 use crate::error::{Error, UnknownCause, Vendor};
@@ -238,7 +239,17 @@ impl QuestionPro {
         rows: &[PointsAward],
         before_send: &(dyn Fn() + Send + Sync),
     ) -> Result<AwardResult, Error> {
-        let body = serde_json::to_vec(rows).map_err(|e| Error::Config(format!("could not encode rows: {e}")))?;
+        self.send_points_encoded(rows, rows::encode_rows(rows).into(), before_send).await
+    }
+
+    /// Sends already validated rows whose JSON body (from `rows::encode_rows`) is in hand. The
+    /// body is shared, not copied, by every attempt.
+    pub(crate) async fn send_points_encoded(
+        &self,
+        rows: &[PointsAward],
+        body: bytes::Bytes,
+        before_send: &(dyn Fn() + Send + Sync),
+    ) -> Result<AwardResult, Error> {
         let key = &self.api_key;
         let ans = self
             .transport

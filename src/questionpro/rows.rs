@@ -163,14 +163,70 @@ fn check_points(points: i64, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// The JSON body of a points request: the same bytes as `serde_json::to_vec(rows)`, written
+/// directly, because a bulk job encodes every row once and serde's derive costs about three
+/// times as much for this shape.
+pub(crate) fn encode_rows(rows: &[PointsAward]) -> Vec<u8> {
+    let size: usize = rows.iter().map(|r| 48 + r.comments.as_ref().map_or(0, |c| c.len() + 14)).sum();
+    let mut out = Vec::with_capacity(size + 2);
+    let mut ints = itoa::Buffer::new();
+    out.push(b'[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"panelMemberID\":");
+        out.extend_from_slice(ints.format(r.panel_member_id).as_bytes());
+        out.extend_from_slice(b",\"points\":");
+        out.extend_from_slice(ints.format(r.points).as_bytes());
+        if let Some(c) = &r.comments {
+            out.extend_from_slice(b",\"comments\":");
+            if c.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+                // Rare: let serde_json escape it (writing to a Vec cannot fail).
+                let _ = serde_json::to_writer(&mut out, c);
+            } else {
+                out.push(b'"');
+                out.extend_from_slice(c.as_bytes());
+                out.push(b'"');
+            }
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
+}
+
+/// A hasher for member ids in memory (a multiply, as FxHash does): ids are not chosen by an
+/// attacker here, and SipHash cost as much as the rest of reading a row.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+pub(crate) type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+
 /// Finds member ids that appear more than once; each repeat is reported on its own row.
 /// Keeps its state across calls so a stream can be checked chunk by chunk. Membership is a
 /// compressed bitmap (a few bytes per id even over millions of rows); the row of a first
 /// sighting is remembered for the first ids only, to name it in the message.
 #[derive(Debug, Default)]
 pub struct DuplicateCheck {
-    seen: roaring::RoaringTreemap,
-    first_row: HashMap<i64, usize>,
+    /// Ids that fit in 32 bits (nearly all): a plain bitmap, cheaper than the treemap.
+    seen: roaring::RoaringBitmap,
+    seen_wide: roaring::RoaringTreemap,
+    first_row: HashMap<i64, usize, IdBuild>,
 }
 
 /// How many first sightings are remembered by row.
@@ -180,7 +236,11 @@ impl DuplicateCheck {
     /// Records `id` at `row`; returns the field error when it was seen before.
     pub fn check(&mut self, id: i64, row: usize) -> Option<FieldError> {
         // Negative ids are invalid rows and never reach here; the cast keeps them apart anyway.
-        if self.seen.insert(id as u64) {
+        let new = match u32::try_from(id) {
+            Ok(small) => self.seen.insert(small),
+            Err(_) => self.seen_wide.insert(id as u64),
+        };
+        if new {
             if self.first_row.len() < FIRST_ROWS_KEPT {
                 self.first_row.insert(id, row);
             }
@@ -243,6 +303,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn encoded_rows_are_serde_json_bytes() {
+        let rows = vec![
+            PointsAward::new(1, 5),
+            PointsAward::new(i64::MAX, -7).with_comments("Thanks"),
+            PointsAward::new(3, i64::MIN).with_comments("quote \" back \\ tab \t nl \n ctl \u{1} é 漢 🎉"),
+            PointsAward::new(4, 1).with_comments(""),
+        ];
+        assert_eq!(encode_rows(&rows), serde_json::to_vec(&rows).unwrap());
+        assert_eq!(encode_rows(&[]), b"[]");
+    }
+
+    #[test]
     fn reads_every_spelling_and_reports_every_problem() {
         let ok = PointsAward::from_value(&json!({"panel_member_id": 5, "points": -3, "comments": "x"})).unwrap();
         assert_eq!(ok, PointsAward::new(5, -3).with_comments("x"));
@@ -262,5 +334,18 @@ mod tests {
         assert_eq!(errs.len(), 1);
         assert_eq!((errs[0].row, errs[0].code.as_str()), (Some(2), "duplicate"));
         assert!(validate_rows(&rows, true).is_empty());
+    }
+
+    #[test]
+    fn duplicate_check_tells_ids_apart_beyond_32_bits() {
+        let mut d = DuplicateCheck::default();
+        let wide = i64::from(u32::MAX) + 1;
+        for (i, id) in [1, wide, i64::from(u32::MAX), wide + 1, i64::MAX].into_iter().enumerate() {
+            assert!(d.check(id, i).is_none(), "{id}");
+        }
+        let e = d.check(wide, 9).unwrap();
+        assert!(e.description.contains("already appears in row 1"), "{}", e.description);
+        assert!(d.check(i64::MAX, 10).is_some());
+        assert!(d.check(1, 11).is_some());
     }
 }

@@ -2,6 +2,7 @@
 
 use super::server::{lock, whole_secs, Call, Reply, Shared, StoredAward};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -66,12 +67,12 @@ pub(crate) fn not_found(path: &str) -> Reply {
 }
 
 #[derive(Deserialize)]
-struct Item {
+struct Item<'a> {
     #[serde(rename = "panelMemberID")]
     panel_member_id: i64,
     points: i64,
-    #[serde(default)]
-    comments: Option<String>,
+    #[serde(default, borrow)]
+    comments: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -120,12 +121,17 @@ pub(crate) fn award_points(sh: &Shared, call: &Call) -> Reply {
     let request_id: Arc<str> = uuid_v4().into();
     let mut credited = Vec::with_capacity(items.len());
     let mut skipped = Vec::new();
+    let mut last: Option<Arc<str>> = None;
     for item in items {
         if sh.cfg.members.contains(item.panel_member_id) {
+            let comments = item.comments.map(|c| match &last {
+                Some(l) if **l == *c => l.clone(),
+                _ => last.insert(Arc::from(c.as_ref())).clone(),
+            });
             credited.push(StoredAward {
                 panel_member_id: item.panel_member_id,
                 points: item.points,
-                comments: item.comments.map(String::into_boxed_str),
+                comments,
                 request_id: request_id.clone(),
             });
         } else {

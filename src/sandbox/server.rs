@@ -55,18 +55,30 @@ struct Queued {
     left: u32,
 }
 
+/// Every credited row, in order. Crediting is the hot path (a bulk job sends hundreds of
+/// thousands of rows), so it only appends; the per-member totals are summed on the rare read.
 #[derive(Default)]
 struct Ledger {
-    // A hash map: crediting is the hot path; readers sort on the rare read.
-    totals: HashMap<i64, i64>,
     awards: Vec<StoredAward>,
+}
+
+impl Ledger {
+    fn totals(&self) -> HashMap<i64, i64> {
+        let mut totals = HashMap::new();
+        for a in &self.awards {
+            let t: &mut i64 = totals.entry(a.panel_member_id).or_default();
+            *t = t.saturating_add(a.points);
+        }
+        totals
+    }
 }
 
 /// An award as stored: the rows of one request share one request id.
 pub(crate) struct StoredAward {
     pub panel_member_id: i64,
     pub points: i64,
-    pub comments: Option<Box<str>>,
+    /// Shared between consecutive rows with the same comment (a job usually has one).
+    pub comments: Option<Arc<str>>,
     pub request_id: Arc<str>,
 }
 
@@ -126,7 +138,7 @@ impl Shared {
     }
 
     pub fn ledger(&self) -> BTreeMap<i64, i64> {
-        lock(&self.ledger).totals.iter().map(|(k, v)| (*k, *v)).collect()
+        lock(&self.ledger).totals().into_iter().collect()
     }
 
     pub fn awards(&self) -> Vec<Award> {
@@ -135,19 +147,13 @@ impl Shared {
 
     /// Credits every row of one request at once, so a reader never sees half a request.
     pub fn credit(&self, rows: Vec<StoredAward>) {
-        let mut l = lock(&self.ledger);
-        for a in &rows {
-            let total = l.totals.entry(a.panel_member_id).or_insert(0);
-            *total = total.saturating_add(a.points);
-        }
-        l.awards.extend(rows);
+        lock(&self.ledger).awards.extend(rows);
     }
 
     pub fn reset(&self) {
         {
-            let mut l = lock(&self.ledger);
-            l.totals.clear();
-            l.awards = Vec::new();
+            // Cleared, not freed: the next job of the same size then appends without regrowing.
+            lock(&self.ledger).awards.clear();
         }
         self.clear_faults();
         for q in &self.records {
@@ -512,8 +518,9 @@ fn truncated_body(route: Route) -> &'static str {
 async fn control_ledger(State(sh): St) -> Response {
     let (ledger, awards) = {
         let l = lock(&sh.ledger);
+        let totals: BTreeMap<i64, i64> = l.totals().into_iter().collect();
         let ledger: serde_json::Map<String, Value> =
-            l.totals.iter().map(|(id, pts)| (id.to_string(), Value::from(*pts))).collect();
+            totals.iter().map(|(id, pts)| (id.to_string(), Value::from(*pts))).collect();
         let awards: Vec<Award> = l.awards.iter().map(StoredAward::to_award).collect();
         (ledger, awards)
     };

@@ -345,6 +345,82 @@ def test_async_bulk_award_on_the_callers_loop(sb: rewardkit.Sandbox) -> None:
     check_exactly_once(report, rows, sb)
 
 
+def test_cancelling_the_async_task_stops_the_job_cleanly(sb: rewardkit.Sandbox, tmp_path: pathlib.Path) -> None:
+    """task.cancel() is the async Ctrl-C: requests in flight finish and are journaled, then
+    CancelledError is raised with the report; a resume sends exactly the rest."""
+    aqp = sb.async_questionpro(**FAST)
+    rows = make_rows(2_000)
+    journal = tmp_path / "job.db"
+    sb.inject(POINTS, delay=0.2, times=100)  # slow: the cancel lands with requests in flight
+
+    async def main() -> BaseException:
+        first_chunk = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_progress(p: rewardkit.Progress) -> None:
+            if p.chunk is not None:
+                loop.call_soon_threadsafe(first_chunk.set)
+
+        task = asyncio.ensure_future(
+            aqp.bulk_award(rows, batch_size=100, concurrency=2, journal=journal, progress=on_progress)
+        )
+        await first_chunk.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as exc:
+            await task
+        return exc.value
+
+    cancelled = asyncio.run(main())
+    report: rewardkit.BulkReport = cancelled.report  # type: ignore[attr-defined]
+    assert report.stopped_by is not None and report.stopped_by["class"] == "Interrupted"
+    assert 0 < report.totals.awarded < 2_000 and report.totals.unknown == 0
+    assert report.totals.awarded == report.rows_read, "chunks in flight finished and were recorded"
+    check_exactly_once(report, rows, sb, so_far=True)
+    sb.clear_faults()
+
+    async def resume() -> rewardkit.BulkReport:
+        return await aqp.bulk_award(rows, batch_size=100, concurrency=2, journal=journal)
+
+    rest = asyncio.run(resume())
+    assert rest.is_complete and rest.resumed_chunks == report.totals.awarded // 100
+    check_exactly_once(rest, rows, sb)
+
+
+def test_cancelling_the_async_task_twice_abandons_the_requests_in_flight(sb: rewardkit.Sandbox) -> None:
+    aqp = sb.async_questionpro(**FAST)
+    rows = make_rows(1_000)
+    sb.inject(POINTS, delay=0.5, times=100)
+
+    async def main() -> BaseException:
+        task = asyncio.ensure_future(aqp.bulk_award(rows, batch_size=100, concurrency=2))
+        while sb.request_count(POINTS) < 2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as exc:
+            await task
+        return exc.value
+
+    report: rewardkit.BulkReport = asyncio.run(main()).report  # type: ignore[attr-defined]
+    assert report.stopped_by is not None and report.stopped_by["class"] == "Interrupted"
+    assert report.totals.unknown == 200 and report.totals.awarded == 0, report
+    check_exactly_once(report, rows, sb, so_far=True)
+
+
+def test_an_async_job_starts_when_awaited(sb: rewardkit.Sandbox) -> None:
+    aqp = sb.async_questionpro(**FAST)
+
+    async def main() -> None:
+        job = aqp.bulk_award(make_rows(10))
+        await asyncio.sleep(0.2)
+        assert sb.request_count(POINTS) == 0, "nothing is sent before the job is awaited"
+        report = await job
+        assert report.totals.awarded == 10
+
+    asyncio.run(main())
+
+
 def test_progress_reports_rows_rate_and_eta(qp: rewardkit.QuestionPro, sb: rewardkit.Sandbox) -> None:
     calls: list[rewardkit.Progress] = []
     report = qp.bulk_award(make_rows(1_000), batch_size=100, progress=calls.append)

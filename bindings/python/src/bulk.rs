@@ -10,12 +10,12 @@
 
 use crate::errors;
 use crate::{convert, rows, runtime};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
-use rewardkit::bulk::{self as core, BulkJob, BulkOptions, OnInvalid, RowRead, RowSource};
-use rewardkit::questionpro::{PointsAward, QuestionPro as CoreQuestionPro};
+use rewardkit::bulk::{self as core, BulkJob, BulkOptions, CancellationToken, OnInvalid, RowRead, RowSource};
+use rewardkit::questionpro::QuestionPro as CoreQuestionPro;
 use rewardkit::{Error, FieldError};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +44,7 @@ pub struct PySource {
     /// object again, and sends exactly what was validated.
     cache: Option<Vec<RowRead>>,
     replay: bool,
+    caches: rows::Caches,
 }
 
 /// Inputs up to this many rows have their first pass kept in memory (about 60 bytes a row).
@@ -71,6 +72,10 @@ fn frame_kind(obj: &Bound<'_, PyAny>) -> PyResult<Option<bool>> {
 }
 
 impl PySource {
+    fn of(input: Input, len: Option<usize>, failure: Failure) -> PySource {
+        PySource { input, pos: 0, len, failure, cache: None, replay: false, caches: Default::default() }
+    }
+
     pub fn new(rows: &Bound<'_, PyAny>, failure: Failure) -> PyResult<PySource> {
         let py = rows.py();
         if let Some(polars) = frame_kind(rows)? {
@@ -78,14 +83,7 @@ impl PySource {
         }
         if rows.is_instance_of::<PyList>() || rows.is_instance_of::<PyTuple>() {
             let len = rows.len()?;
-            return Ok(PySource {
-                input: Input::Seq(rows.clone().unbind()),
-                pos: 0,
-                len: Some(len),
-                failure,
-                cache: None,
-                replay: false,
-            });
+            return Ok(PySource::of(Input::Seq(rows.clone().unbind()), Some(len), failure));
         }
         if rows.is_instance_of::<PyString>() || rows.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err("rows must be a list (or any iterable) of rows, not a string"));
@@ -101,14 +99,7 @@ impl PySource {
         };
         // `len()` of a sized iterable, for progress; a generator has none.
         let len = if rows.hasattr(intern!(py, "__len__"))? { rows.len().ok() } else { None };
-        Ok(PySource {
-            input: Input::Iter(Some(iter.into_any().unbind())),
-            pos: 0,
-            len,
-            failure,
-            cache: None,
-            replay: false,
-        })
+        Ok(PySource::of(Input::Iter(Some(iter.into_any().unbind())), len, failure))
     }
 
     fn frame(df: &Bound<'_, PyAny>, polars: bool, failure: Failure) -> PyResult<PySource> {
@@ -151,20 +142,14 @@ impl PySource {
         };
         let cols = [column(Some(id))?, column(Some(points))?, column(comments)?];
         let len = df.len()?;
-        Ok(PySource {
-            input: Input::Frame { cols, polars },
-            pos: 0,
-            len: Some(len),
-            failure,
-            cache: None,
-            replay: false,
-        })
+        Ok(PySource::of(Input::Frame { cols, polars }, Some(len), failure))
     }
 
-    /// Keeps the first pass in memory for the second (see [`PySource::cache`]).
+    /// Keeps the first pass in memory for the second (see [`PySource::cache`]) when the engine
+    /// would not keep it itself.
     fn keep_first_pass(&mut self) {
         let in_memory = matches!(self.input, Input::Seq(_) | Input::Frame { .. });
-        if in_memory && self.len.is_some_and(|n| n <= CACHE_MAX) {
+        if in_memory && self.len.is_some_and(|n| n > core::IN_MEMORY_ROWS && n <= CACHE_MAX) {
             self.cache = Some(Vec::with_capacity(self.len.unwrap_or(0)));
         }
     }
@@ -185,14 +170,14 @@ impl PySource {
                     // A list may change size while it is read: stop at its current end.
                     let end = end.min(list.len());
                     for i in self.pos..end {
-                        out.push(rows::read_one(&list.get_item(i)?, &keys)?);
+                        out.push(rows::read_one(&list.get_item(i)?, &keys, &mut self.caches)?);
                     }
                     self.pos = end;
                     return Ok(end < list.len().min(self.len.unwrap_or(0)));
                 }
                 let tuple = seq.cast::<PyTuple>()?;
                 for i in self.pos..end {
-                    out.push(rows::read_one(&tuple.get_item(i)?, &keys)?);
+                    out.push(rows::read_one(&tuple.get_item(i)?, &keys, &mut self.caches)?);
                 }
                 self.pos = end;
                 Ok(end < tuple.len())
@@ -203,7 +188,7 @@ impl PySource {
                 for _ in 0..max {
                     match iter.call_method0(intern!(py, "__next__")) {
                         Ok(row) => {
-                            out.push(rows::read_one(&row, &keys)?);
+                            out.push(rows::read_one(&row, &keys, &mut self.caches)?);
                             self.pos += 1;
                         }
                         Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => {
@@ -231,15 +216,15 @@ impl PySource {
                     };
                     *slot = Some(values.cast_into::<PyList>()?);
                 }
-                let cell = |list: &Option<Bound<'_, PyList>>, i: usize| -> PyResult<rows::Owned> {
-                    match list {
-                        Some(l) => rows::owned(Some(l.get_item(i)?.as_borrowed())),
-                        None => Ok(rows::Owned::Missing),
-                    }
-                };
+                let caches = &mut self.caches;
                 for i in 0..n {
-                    let (id, points, comments) = (cell(&lists[0], i)?, cell(&lists[1], i)?, cell(&lists[2], i)?);
-                    out.push(PointsAward::from_cells(id.cell(), points.cell(), comments.cell()));
+                    let mut cells = [rows::Owned::Missing, rows::Owned::Missing, rows::Owned::Missing];
+                    for ((cell, list), cache) in cells.iter_mut().zip(&lists).zip(caches.iter_mut()) {
+                        if let Some(l) = list {
+                            *cell = rows::owned(Some(l.get_item(i)?.as_borrowed()), cache)?;
+                        }
+                    }
+                    out.push(rows::from_owned(&cells, caches));
                 }
                 self.pos = end;
                 Ok(end < total)
@@ -880,11 +865,51 @@ pub fn run_sync(py: Python<'_>, p: Prepared) -> PyResult<BulkReport> {
     finish(py, res, interrupted, &failure, close)
 }
 
-/// Runs a job as an awaitable on the caller's loop.
+/// Runs a job as an awaitable on the caller's loop: a coroutine of `rewardkit._bulk.run_job`,
+/// which starts the job when first awaited and stops it cleanly when its task is cancelled.
 pub fn run_async(py: Python<'_>, p: Prepared) -> PyResult<Bound<'_, PyAny>> {
-    let Prepared { job, source, failure, close } = p;
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let res = job.run(source).await;
-        Python::attach(|py| finish(py, res, None, &failure, close))
-    })
+    let job = AsyncBulkJob { cancel: p.job.cancel_token(), abort: p.job.abort_token(), prepared: Mutex::new(Some(p)) };
+    let helper = py.import(intern!(py, "rewardkit._bulk"))?;
+    helper.call_method1(intern!(py, "run_job"), (Bound::new(py, job)?,))
+}
+
+/// A bulk job of `AsyncQuestionPro.bulk_award`, driven by `rewardkit._bulk.run_job`.
+#[pyclass(module = "rewardkit._native", name = "_AsyncBulkJob", frozen)]
+pub struct AsyncBulkJob {
+    prepared: Mutex<Option<Prepared>>,
+    cancel: CancellationToken,
+    abort: CancellationToken,
+}
+
+#[pymethods]
+impl AsyncBulkJob {
+    /// Starts the job on the shared runtime; returns the asyncio future of its report.
+    fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(Prepared { job, source, failure, close }) = prepared else {
+            return Err(PyRuntimeError::new_err("this bulk job was started already"));
+        };
+        // The job is a task of its own, so that when the future below is dropped (its loop
+        // closed under it) the job is told to stop cleanly instead of being dropped mid-request.
+        let task = runtime::runtime().spawn(job.run(source));
+        let cancel = self.cancel.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let stop_if_dropped = cancel.drop_guard();
+            let res = task.await;
+            stop_if_dropped.disarm();
+            let res =
+                res.map_err(|e| PyRuntimeError::new_err(format!("rewardkit: the bulk job's task failed: {e}")))?;
+            Python::attach(|py| finish(py, res, None, &failure, close))
+        })
+    }
+
+    /// Stops the job cleanly: nothing more is sent; requests in flight finish and are journaled.
+    fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Abandons the requests in flight (their rows are reported unknown).
+    fn abort(&self) {
+        self.abort.cancel();
+    }
 }

@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bulk::RowOutcome>()?;
     m.add_class::<bulk::Totals>()?;
     m.add_class::<bulk::Progress>()?;
+    m.add_class::<bulk::AsyncBulkJob>()?;
     m.add_class::<splio::Splio>()?;
     m.add_class::<splio::AsyncSplio>()?;
     m.add_class::<splio::Reward>()?;

@@ -328,8 +328,11 @@ impl AsyncQuestionPro {
     }
 
     /// Awards points to every row of ``rows`` in a bulk job (awaitable, on the caller's
-    /// loop): the same arguments and report as ``QuestionPro.bulk_award``. Errors, with
-    /// ``.report``, are raised when the call is awaited. The ``progress`` callback is called
+    /// loop): the same arguments and report as ``QuestionPro.bulk_award``. The job starts when
+    /// the call is awaited; errors, with ``.report``, are raised there. Cancelling the awaiting
+    /// task is the async Ctrl-C: nothing more is sent, requests in flight finish and are
+    /// journaled, then ``asyncio.CancelledError`` is raised with ``.report``; a second cancel
+    /// abandons those requests (reported ``unknown``). The ``progress`` callback is called
     /// from a worker thread (with the GIL), not from the event loop.
     #[pyo3(signature = (rows, *, batch_size=500, concurrency=4, on_invalid="stop", allow_duplicates=None,
         journal=None, resend_unknown=false, progress=None))]

@@ -18,35 +18,66 @@ use rewardkit::FieldError;
 const NOT_A_ROW: &str =
     "A row must be a dict (panelMemberID or panel_member_id, points, comments) or a tuple (panel_member_id, points[, comments]).";
 
+/// The text of the last string read in one column, kept with the string object itself: a
+/// column that repeats one string (a job's usual comment) is converted to UTF-8 once, not
+/// once a row. Holding the object keeps its address from being reused by another string.
+#[derive(Default)]
+pub(crate) struct StrCache {
+    obj: Option<Py<PyAny>>,
+    text: String,
+}
+
+impl StrCache {
+    fn read(&mut self, s: &Bound<'_, PyString>) -> PyResult<()> {
+        if self.obj.as_ref().is_some_and(|o| o.as_ptr() == s.as_ptr()) {
+            return Ok(());
+        }
+        self.text.clear();
+        self.text.push_str(&s.to_cow()?);
+        self.obj = Some(s.clone().into_any().unbind());
+        Ok(())
+    }
+}
+
+/// One cache a field: id, points, comments.
+pub(crate) type Caches = [StrCache; 3];
+
 /// A cell's value, owned while the row is read.
 pub(crate) enum Owned {
     Missing,
     Int(i64),
-    Str(String),
+    /// A string; its text is in the column's [`StrCache`].
+    Str,
     BigInt,
     Other(String),
 }
 
 impl Owned {
-    pub(crate) fn cell(&self) -> Cell<'_> {
+    pub(crate) fn cell<'a>(&'a self, cache: &'a StrCache) -> Cell<'a> {
         match self {
             Owned::Missing => Cell::Missing,
             Owned::Int(n) => Cell::Int(*n),
-            Owned::Str(s) => Cell::Str(s),
+            Owned::Str => Cell::Str(&cache.text),
             Owned::BigInt => Cell::BigInt,
             Owned::Other(t) => Cell::Other(t),
         }
     }
 }
 
+/// The core's reading of a row's three cells.
+pub(crate) fn from_owned(cells: &[Owned; 3], caches: &Caches) -> RowRead {
+    PointsAward::from_cells(cells[0].cell(&caches[0]), cells[1].cell(&caches[1]), cells[2].cell(&caches[2]))
+}
+
 /// Reads one field value. `None` and a float NaN (pandas' missing value) are missing.
-pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>) -> PyResult<Owned> {
+pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) -> PyResult<Owned> {
     let Some(v) = v else { return Ok(Owned::Missing) };
     if v.is_exact_instance_of::<PyInt>() {
         return Ok(int_value(v));
     }
     if let Ok(s) = v.cast::<PyString>() {
-        return Ok(Owned::Str(s.to_cow()?.into_owned()));
+        cache.read(&s)?;
+        return Ok(Owned::Str);
     }
     if v.is_none() {
         return Ok(Owned::Missing);
@@ -115,20 +146,21 @@ fn mapping_first<'py>(m: &Bound<'py, PyMapping>, keys: &[Bound<'py, PyString>]) 
 }
 
 /// The three cells of a row, or `None` when the object is not a row.
-fn row_cells(row: &Bound<'_, PyAny>, keys: &Keys<'_>) -> PyResult<Option<[Owned; 3]>> {
-    let b = |v: &Option<Bound<'_, PyAny>>| -> PyResult<Owned> { owned(v.as_ref().map(|v| v.as_borrowed())) };
+fn row_cells(row: &Bound<'_, PyAny>, keys: &Keys<'_>, caches: &mut Caches) -> PyResult<Option<[Owned; 3]>> {
+    let [c0, c1, c2] = caches;
+    let b = |v: Option<Bound<'_, PyAny>>, c: &mut StrCache| owned(v.as_ref().map(|v| v.as_borrowed()), c);
     if let Ok(d) = row.cast::<PyDict>() {
         let id = dict_first(d, &keys.id)?;
         let points = d.get_item(&keys.points)?;
         let comments = dict_first(d, &keys.comments)?;
-        return Ok(Some([b(&id)?, b(&points)?, b(&comments)?]));
+        return Ok(Some([b(id, c0)?, b(points, c1)?, b(comments, c2)?]));
     }
     if let Ok(t) = row.cast::<PyTuple>() {
         if !(2..=3).contains(&t.len()) {
             return Ok(None);
         }
         let comments = if t.len() == 3 { Some(t.get_item(2)?) } else { None };
-        return Ok(Some([b(&Some(t.get_item(0)?))?, b(&Some(t.get_item(1)?))?, b(&comments)?]));
+        return Ok(Some([b(Some(t.get_item(0)?), c0)?, b(Some(t.get_item(1)?), c1)?, b(comments, c2)?]));
     }
     // Lists, strings and numbers are not rows (a JSON array row is refused the same way).
     if row.is_instance_of::<PyList>() || row.is_instance_of::<PyString>() || row.is_none() {
@@ -138,16 +170,16 @@ fn row_cells(row: &Bound<'_, PyAny>, keys: &Keys<'_>) -> PyResult<Option<[Owned;
         let id = mapping_first(m, &keys.id)?;
         let points = mapping_first(m, std::slice::from_ref(&keys.points))?;
         let comments = mapping_first(m, &keys.comments)?;
-        return Ok(Some([b(&id)?, b(&points)?, b(&comments)?]));
+        return Ok(Some([b(id, c0)?, b(points, c1)?, b(comments, c2)?]));
     }
     Ok(None)
 }
 
 /// One row read into the core's form for a bulk job: the typed row, or its field errors
 /// (an object that is not a row is one `wrong_type` error). Duplicates are the engine's to check.
-pub(crate) fn read_one(row: &Bound<'_, PyAny>, keys: &Keys<'_>) -> PyResult<RowRead> {
-    Ok(match row_cells(row, keys)? {
-        Some(cells) => PointsAward::from_cells(cells[0].cell(), cells[1].cell(), cells[2].cell()),
+pub(crate) fn read_one(row: &Bound<'_, PyAny>, keys: &Keys<'_>, caches: &mut Caches) -> PyResult<RowRead> {
+    Ok(match row_cells(row, keys, caches)? {
+        Some(cells) => from_owned(&cells, caches),
         None => Err(vec![FieldError::new("row", "wrong_type", NOT_A_ROW)]),
     })
 }
@@ -189,13 +221,14 @@ pub fn read(
     let mut out = Vec::with_capacity(if keep { rows.len().unwrap_or(0) } else { 0 });
     let mut errs = Vec::new();
     let mut dups = DuplicateCheck::default();
+    let mut caches = Caches::default();
     let mut each = |i: usize, row: &Bound<'_, PyAny>| -> PyResult<()> {
-        let Some(cells) = row_cells(row, &keys)? else {
+        let Some(cells) = row_cells(row, &keys, &mut caches)? else {
             errs.push(FieldError::new("row", "wrong_type", NOT_A_ROW).at_row(i));
             return Ok(());
         };
-        let id = cells[0].cell();
-        match PointsAward::from_cells(id, cells[1].cell(), cells[2].cell()) {
+        let id = cells[0].cell(&caches[0]);
+        match from_owned(&cells, &caches) {
             Ok(r) if keep && errs.is_empty() => out.push(r),
             Ok(_) => {}
             Err(e) => errs.extend(e.into_iter().map(|e| e.at_row(i))),
