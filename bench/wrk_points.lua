@@ -8,7 +8,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["content-type"] = "application/json"
   wrk.headers["api-key"] = args[1] or "sandbox-questionpro-key"
-  local offset = math.random(0, 1000) * 1000000
+  local offset = math.random(0, 90) * 1000000  -- ids stay within the sandbox panel (1..99,999,999)
   for b = 0, 199 do
     local rows = {}
     for i = 0, 499 do

@@ -11,6 +11,7 @@
 //! `GET requests` (`?route=NAME` adds that route's recorded requests), `POST faults`,
 //! `DELETE faults`, `POST reset` and `POST revoke-tokens`.
 
+mod points_body;
 mod questionpro;
 mod server;
 mod splio;

@@ -66,13 +66,14 @@ pub(crate) fn not_found(path: &str) -> Reply {
     envelope(404, "1040", NOT_FOUND, path)
 }
 
+/// One row of a points request.
 #[derive(Deserialize)]
-struct Item<'a> {
+pub(crate) struct Item<'a> {
     #[serde(rename = "panelMemberID")]
-    panel_member_id: i64,
-    points: i64,
+    pub panel_member_id: i64,
+    pub points: i64,
     #[serde(default, borrow)]
-    comments: Option<Cow<'a, str>>,
+    pub comments: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -108,7 +109,11 @@ pub(crate) fn award_points(sh: &Shared, call: &Call) -> Reply {
             return envelope(429, "", RATE_LIMITED, POINTS_PATH).header("retry-after", whole_secs(wait));
         }
     }
-    let items = match serde_json::from_slice::<Vec<Item>>(&call.body) {
+    let parsed = match super::points_body::parse(&call.body) {
+        Some(items) => Ok(items),
+        None => serde_json::from_slice::<Vec<Item>>(&call.body),
+    };
+    let items = match parsed {
         Ok(items) if !items.is_empty() => items,
         // Only a body that fails is checked for syntax, so broken JSON is told apart from a bad
         // schema even when the typed parse trips over the schema first; good bodies parse once.
