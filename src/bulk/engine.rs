@@ -999,39 +999,21 @@ fn produce_inner(
         }
         Ok(row)
     };
-    let mut buf = Vec::with_capacity(READ_BLOCK);
-    let mut index = 0usize;
     let hash = opts.journal.is_some();
 
     if opts.on_invalid == OnInvalid::SendValid {
         let mut chunker = Chunker::new(batch, tx, hash);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            buf.clear();
-            let more = source.read(READ_BLOCK, &mut buf)?;
-            for read in buf.drain(..) {
-                match check(index, read) {
-                    Ok(row) => {
-                        if !chunker.push(index, row) {
-                            return Ok(());
-                        }
-                    }
-                    Err(errs) => {
-                        if tx.blocking_send(Produced::Invalid(invalid_row(index, errs))).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                index += 1;
-            }
-            if !more {
-                break;
-            }
+        let mut rows_read = 0;
+        let read_all = read_ahead(source, stop, |index, read| {
+            rows_read = index + 1;
+            Ok(match check(index, read) {
+                Ok(row) => chunker.push(index, row),
+                Err(errs) => tx.blocking_send(Produced::Invalid(invalid_row(index, errs))).is_ok(),
+            })
+        })?;
+        if read_all && chunker.flush() {
+            let _ = tx.blocking_send(Produced::End { rows_read });
         }
-        chunker.flush();
-        let _ = tx.blocking_send(Produced::End { rows_read: index });
         return Ok(());
     }
 
@@ -1046,39 +1028,33 @@ fn produce_inner(
     let mut invalid = Vec::new();
     let mut fp = RowHash::new();
     fp.word(batch as u64);
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        buf.clear();
-        let more = source.read(READ_BLOCK, &mut buf)?;
-        for read in buf.drain(..) {
-            match check(index, read) {
-                Ok(row) => {
-                    if hash {
-                        fp.row(index, &row);
-                    }
-                    if let Some(s) = spool.as_mut() {
-                        s.write(index, &row)?;
-                    } else if let Some(h) = held.as_mut() {
-                        h.push(index, row);
-                    }
+    let mut total = 0;
+    let read_all = read_ahead(source, stop, |index, read| {
+        total = index + 1;
+        match check(index, read) {
+            Ok(row) => {
+                if hash {
+                    fp.row(index, &row);
                 }
-                Err(errs) => {
-                    fp.word(index as u64);
-                    fp.bytes(b"invalid");
-                    invalid.push(invalid_row(index, errs));
+                if let Some(s) = spool.as_mut() {
+                    s.write(index, &row)?;
+                } else if let Some(h) = held.as_mut() {
+                    h.push(index, row);
                 }
             }
-            index += 1;
+            Err(errs) => {
+                fp.word(index as u64);
+                fp.bytes(b"invalid");
+                invalid.push(invalid_row(index, errs));
+            }
         }
-        if !more {
-            break;
-        }
-    }
-    let total = index;
+        Ok(true)
+    })?;
     let any_invalid = !invalid.is_empty();
-    if tx.blocking_send(Produced::Validated { total, invalid, fingerprint: fp.hex() }).is_err() || any_invalid {
+    if !read_all
+        || tx.blocking_send(Produced::Validated { total, invalid, fingerprint: fp.hex() }).is_err()
+        || any_invalid
+    {
         return Ok(());
     }
     if let Some(h) = held.take() {
@@ -1097,32 +1073,61 @@ fn produce_inner(
         }
     } else {
         source.rewind()?;
-        let mut index = 0usize;
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
+        let read_all = read_ahead(source, stop, |index, read| {
+            // The rows were all valid in the first pass; a source that changed between passes
+            // is an error rather than a silent difference.
+            let row = read.map_err(|_| {
+                Error::Config(format!("row {index} changed between the validation pass and the sending pass"))
+            })?;
+            Ok(chunker.push(index, row))
+        })?;
+        if !read_all {
+            return Ok(());
+        }
+    }
+    if chunker.flush() {
+        let _ = tx.blocking_send(Produced::End { rows_read: total });
+    }
+    Ok(())
+}
+
+/// Reads `source` from where it is to its end on a thread of its own, a block ahead, and
+/// hands each row with its input index to `each` on this thread: reading a row (a binding's
+/// conversion, under Python's GIL for instance) and checking and chunking it run side by side.
+/// Returns `false` when it stopped early: `each` said so, or `stop` was set.
+fn read_ahead<S: RowSource>(
+    source: &mut S,
+    stop: &AtomicBool,
+    mut each: impl FnMut(usize, RowRead) -> Result<bool, Error>,
+) -> Result<bool, Error> {
+    std::thread::scope(|scope| {
+        let (blocks, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RowRead>, Error>>(2);
+        scope.spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut buf = Vec::with_capacity(READ_BLOCK);
+                let res = source.read(READ_BLOCK, &mut buf);
+                let more = matches!(res, Ok(true));
+                // A failed send means the consumer stopped: so does the reader.
+                if blocks.send(res.map(|_| buf)).is_err() || !more {
+                    return;
+                }
             }
-            buf.clear();
-            let more = source.read(READ_BLOCK, &mut buf)?;
-            for read in buf.drain(..) {
-                // The rows were all valid in the first pass; a source that changed between
-                // passes is an error rather than a silent difference.
-                let row = read.map_err(|_| {
-                    Error::Config(format!("row {index} changed between the validation pass and the sending pass"))
-                })?;
-                if !chunker.push(index, row) {
-                    return Ok(());
+        });
+        let mut index = 0;
+        // Ends when the reader is done; returning early drops `rx`, which stops the reader.
+        for block in rx {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            for read in block? {
+                if !each(index, read)? {
+                    return Ok(false);
                 }
                 index += 1;
             }
-            if !more {
-                break;
-            }
         }
-    }
-    chunker.flush();
-    let _ = tx.blocking_send(Produced::End { rows_read: total });
-    Ok(())
+        Ok(!stop.load(Ordering::Relaxed))
+    })
 }
 
 /// Valid rows written to a temporary file during the validation pass, for sources that
