@@ -418,6 +418,9 @@ impl BulkJob {
             match msg {
                 Produced::Validated { total, invalid, fingerprint } => {
                     state.total = Some(total);
+                    // One record a chunk, reserved at once: growing by doubling would hold the
+                    // old and the new array together, a third more memory on a long job.
+                    report.chunks.reserve_exact(total.div_ceil(opts.batch_size.max(1)));
                     if !invalid.is_empty() {
                         // Nothing is sent: report the invalid rows and raise them all at once.
                         // (Checked before the journal, which an input that sends nothing must
@@ -1050,6 +1053,8 @@ fn produce_inner(
         }
         Ok(true)
     })?;
+    // The duplicate check's bitmaps (megabytes over millions of rows) are not needed to send.
+    drop(dups);
     let any_invalid = !invalid.is_empty();
     if !read_all
         || tx.blocking_send(Produced::Validated { total, invalid, fingerprint: fp.hex() }).is_err()
@@ -1100,9 +1105,13 @@ fn read_ahead<S: RowSource>(
     stop: &AtomicBool,
     mut each: impl FnMut(usize, RowRead) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
+    // Sources may use the runtime (a binding's channel, for one), as they could on the
+    // engine's own blocking thread.
+    let runtime = tokio::runtime::Handle::try_current().ok();
     std::thread::scope(|scope| {
         let (blocks, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RowRead>, Error>>(2);
         scope.spawn(move || {
+            let _in_runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
             while !stop.load(Ordering::Relaxed) {
                 let mut buf = Vec::with_capacity(READ_BLOCK);
                 let res = source.read(READ_BLOCK, &mut buf);

@@ -15,9 +15,10 @@
 
 use crate::convert::Options;
 use crate::errors;
+use napi::bindgen_prelude::PromiseRaw;
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::{Env, Status};
 use napi_derive::napi;
 use rewardkit::bulk::{
     BulkJob, BulkOptions, BulkReport, CancellationToken, ChunkReport, JobError, OnInvalid, Outcome, Progress,
@@ -72,7 +73,8 @@ struct ChannelSource {
 impl ChannelSource {
     fn next_msg(&mut self) -> Result<Msg, Error> {
         let (rx, stop) = (&mut self.rx, &self.stop);
-        // The engine reads on a blocking thread of the runtime, where waiting is allowed.
+        // The engine reads on a thread of its own that has entered the runtime, where waiting
+        // is allowed.
         let got = tokio::runtime::Handle::current().block_on(async {
             tokio::select! {
                 biased;
@@ -384,12 +386,14 @@ impl BulkAwardJob {
         })
     }
 
-    async fn send(&self, msg: Msg) -> bool {
-        let tx = lock(&self.tx).clone();
-        match tx {
-            Some(tx) => tx.send(msg).await.is_ok(),
-            None => false,
-        }
+    /// A promise of whether `tx` took `msg` (`false` when the job no longer reads).
+    fn send<'env>(env: &'env Env, tx: Option<mpsc::Sender<Msg>>, msg: Msg) -> napi::Result<PromiseRaw<'env, bool>> {
+        env.spawn_future(async move {
+            Ok(match tx {
+                Some(tx) => tx.send(msg).await.is_ok(),
+                None => false,
+            })
+        })
     }
 }
 
@@ -397,25 +401,23 @@ impl BulkAwardJob {
 impl BulkAwardJob {
     /// Queues a block of rows (JSON text of an array). Resolves when the channel took it:
     /// `true`, or `false` when the job no longer reads (it ended, stopped or was cancelled).
-    #[napi]
-    pub async fn push(&self, rows: String) -> bool {
-        self.send(Msg::Rows(rows)).await
+    // Each method takes what it needs from `self` before its promise: a future must not touch
+    // `self`, which a terminated worker frees while the future runs (see `lib.rs`).
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn push<'env>(&self, env: &'env Env, rows: String) -> napi::Result<PromiseRaw<'env, bool>> {
+        Self::send(env, lock(&self.tx).clone(), Msg::Rows(rows))
     }
 
     /// Marks the end of the input, after every block.
-    #[napi]
-    pub async fn end(&self) -> bool {
-        let ok = self.send(Msg::End).await;
-        lock(&self.tx).take();
-        ok
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn end<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, bool>> {
+        Self::send(env, lock(&self.tx).take(), Msg::End)
     }
 
     /// Stops the job because the caller's iterable threw `message`.
-    #[napi]
-    pub async fn fail(&self, message: String) -> bool {
-        let ok = self.send(Msg::Fail(message)).await;
-        lock(&self.tx).take();
-        ok
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn fail<'env>(&self, env: &'env Env, message: String) -> napi::Result<PromiseRaw<'env, bool>> {
+        Self::send(env, lock(&self.tx).take(), Msg::Fail(message))
     }
 
     /// Stops the job cleanly: requests in flight finish and are recorded, nothing more is sent.
@@ -427,24 +429,29 @@ impl BulkAwardJob {
 
     /// Runs the job to its end. Resolves with JSON text: `{ok, report, error, progressCalls}`
     /// (`error` is the error payload when the job failed; the report is there either way).
-    #[napi]
-    pub async fn run(&self) -> napi::Result<String> {
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn run<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
         let Some((job, source)) = lock(&self.pending).take() else {
             return Err(errors::config("this bulk job has already run"));
         };
-        let result = job.run(source).await;
-        // The job (and with it the progress function) is gone: every call it made is counted.
-        let progress_calls = self.progress_calls.load(Ordering::SeqCst);
-        let (report, error) = match &result {
-            Ok(report) => (report, None),
-            Err(JobError { error, report }) => (&**report, Some(errors::payload(error))),
-        };
-        let out = RunOut { ok: error.is_none(), report: report_out(report), error, progress_calls };
-        let mut text = Vec::with_capacity(report_size_hint(report));
-        serde_json::to_writer(&mut text, &out)
-            .map_err(|e| errors::config(format!("could not encode the report: {e}")))?;
-        String::from_utf8(text).map_err(|e| errors::config(format!("could not encode the report: {e}")))
+        let calls = self.progress_calls.clone();
+        env.spawn_future(run_job(job, source, calls))
     }
+}
+
+/// Runs a job and encodes its outcome for `BulkAwardJob::run`.
+async fn run_job(job: BulkJob, source: ChannelSource, calls: Arc<AtomicUsize>) -> napi::Result<String> {
+    let result = job.run(source).await;
+    // The job (and with it the progress function) is gone: every call it made is counted.
+    let progress_calls = calls.load(Ordering::SeqCst);
+    let (report, error) = match &result {
+        Ok(report) => (report, None),
+        Err(JobError { error, report }) => (&**report, Some(errors::payload(error))),
+    };
+    let out = RunOut { ok: error.is_none(), report: report_out(report), error, progress_calls };
+    let mut text = Vec::with_capacity(report_size_hint(report));
+    serde_json::to_writer(&mut text, &out).map_err(|e| errors::config(format!("could not encode the report: {e}")))?;
+    String::from_utf8(text).map_err(|e| errors::config(format!("could not encode the report: {e}")))
 }
 
 // What JavaScript sees, in camelCase, keys in this order (JSON text, parsed by the wrapper).

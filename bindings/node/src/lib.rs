@@ -5,6 +5,12 @@
 //! hands every core error to JavaScript as a tagged payload (see [`errors`]). The JavaScript
 //! wrapper (`index.js`, `errors.js`) turns those payloads into the error classes.
 //!
+//! No future touches the native object it came from. A method that answers with a promise
+//! takes what it needs (a clone of the client, a channel) synchronously and hands the runtime
+//! a future that owns it: napi's `async fn(&self)` borrows `self` for the whole future, and
+//! terminating a worker frees its objects while their requests are still in flight (a crash
+//! seen in `tests/node/workers.test.js`).
+//!
 //! Values cross from JavaScript as JSON text (made by the wrapper, which writes `Date`s and
 //! `BigInt`s the way the core expects), so every integer arrives exactly and the core's own
 //! readers (`rows_from_values`, `validate_reward_value`) apply every vendor rule.

@@ -3,6 +3,8 @@
 use crate::bulk::{BulkAwardJob, ProgressFn};
 use crate::convert::{self, apply_transport, Options, TransportOpts};
 use crate::errors::{self, to_napi};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
 use napi_derive::napi;
 use rewardkit::questionpro::{rows_from_values, Datacenter, QuestionPro};
 use serde_json::Value;
@@ -58,15 +60,19 @@ impl QuestionProClient {
     }
 
     /// Sends one points request. `rows`: JSON of an array of row objects.
-    #[napi]
-    pub async fn award_points(&self, rows: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn award_points<'env>(&self, env: &'env Env, rows: String) -> napi::Result<PromiseRaw<'env, Value>> {
+        // Taken before the promise: the future must not touch `self`, which a terminated
+        // worker frees while the request is in flight (see `lib.rs`).
         let qp = self.inner.clone();
-        let rows = match convert::parse(&rows)? {
-            Value::Array(rows) => rows,
-            _ => return Err(errors::config("awardPoints takes an array of rows")),
-        };
-        let result = qp.award_points_values(&rows).await.map_err(to_napi)?;
-        Ok(convert::award_result(&result))
+        env.spawn_future(async move {
+            let rows = match convert::parse(&rows)? {
+                Value::Array(rows) => rows,
+                _ => return Err(errors::config("awardPoints takes an array of rows")),
+            };
+            let result = qp.award_points_values(&rows).await.map_err(to_napi)?;
+            Ok(convert::award_result(&result))
+        })
     }
 
     /// A bulk job on this client, not started (see `bulk.rs`). `options`: JSON of

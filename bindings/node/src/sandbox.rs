@@ -6,6 +6,8 @@
 
 use crate::convert::{self, Options};
 use crate::errors::{self, to_napi};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
 use napi_derive::napi;
 use rewardkit::sandbox::{Fault, FaultAction, Members, Route, Sandbox, SandboxConfig};
 use rewardkit::splio::Reward;
@@ -270,12 +272,14 @@ impl SandboxHandle {
 
     /// Stops the server: no new connections, requests in flight finish (up to 5 s). Calling
     /// it again does nothing.
-    #[napi]
-    pub async fn close(&self) -> napi::Result<()> {
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let sb = self.lock().take();
-        if let Some(sb) = sb {
-            sb.shutdown().await;
-        }
-        Ok(())
+        env.spawn_future(async move {
+            if let Some(sb) = sb {
+                sb.shutdown().await;
+            }
+            Ok(())
+        })
     }
 }

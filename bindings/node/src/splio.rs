@@ -2,6 +2,8 @@
 
 use crate::convert::{self, apply_transport, Options, TransportOpts};
 use crate::errors::{self, to_napi};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
 use napi_derive::napi;
 use rewardkit::splio::{validate_reward_value, Splio};
 use serde_json::Value;
@@ -44,20 +46,24 @@ impl SplioClient {
     }
 
     /// Creates a reward (validated first). `reward`: JSON of the reward, camelCase or snake_case.
-    #[napi]
-    pub async fn create_reward(&self, reward: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn create_reward<'env>(&self, env: &'env Env, reward: String) -> napi::Result<PromiseRaw<'env, Value>> {
         let sp = self.inner.clone();
-        let payload = convert::reward_input(convert::parse(&reward)?);
-        let created = sp.create_reward_value(&payload).await.map_err(to_napi)?;
-        Ok(convert::reward_output(&created))
+        env.spawn_future(async move {
+            let payload = convert::reward_input(convert::parse(&reward)?);
+            let created = sp.create_reward_value(&payload).await.map_err(to_napi)?;
+            Ok(convert::reward_output(&created))
+        })
     }
 
     /// Reads one reward by its external id.
-    #[napi]
-    pub async fn get_reward(&self, external_id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn get_reward<'env>(&self, env: &'env Env, external_id: String) -> napi::Result<PromiseRaw<'env, Value>> {
         let sp = self.inner.clone();
-        let reward = sp.get_reward(&external_id).await.map_err(to_napi)?;
-        Ok(convert::reward_output(&reward))
+        env.spawn_future(async move {
+            let reward = sp.get_reward(&external_id).await.map_err(to_napi)?;
+            Ok(convert::reward_output(&reward))
+        })
     }
 }
 
