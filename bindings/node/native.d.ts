@@ -17,9 +17,6 @@ export declare class BulkAwardJob {
   /**
    * Queues a block of rows (JSON text of an array). Resolves when the channel took it:
    * `true`, or `false` when the job no longer reads (it ended, stopped or was cancelled).
-   *
-   * Every method takes what it needs from `self` before its promise: a future must not
-   * touch `self`, which a terminated worker frees while the future runs (see `lib.rs`).
    */
   push(rows: string): Promise<boolean>
   /** Marks the end of the input, after every block. */
