@@ -161,6 +161,40 @@ def test_a_dataframe_with_bad_cells_or_no_id_column(qp: rewardkit.QuestionPro, s
     assert sb.request_count(POINTS) == 0
 
 
+def test_dataframe_integer_columns_of_every_kind(qp: rewardkit.QuestionPro, sb: rewardkit.Sandbox) -> None:
+    """Machine-integer columns are read as raw int64 blocks; anything else value by value,
+    with the same answers."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    n = 2_500
+    ids = np.arange(3_000_000, 3_000_000 + n)
+    for id_col, points_col in [
+        (ids.astype("int32"), np.full(n, 7, dtype="int16")),
+        (ids.astype("uint32"), np.full(n, -2, dtype="int8")),
+        (ids.astype(">i8"), np.full(n, 3, dtype="uint8")),
+        (ids.astype("uint64"), pd.array([4] * n, dtype="Int64")),
+        (ids.astype("float64"), np.full(n, 5, dtype="int64")),
+    ]:
+        sb.reset()
+        df = pd.DataFrame({"panel_member_id": id_col, "points": points_col})
+        if id_col.dtype.kind == "f":  # floats are never ids, even whole ones
+            with pytest.raises(rewardkit.ValidationError) as exc:
+                qp.bulk_award(df)
+            assert {(e.key, e.code) for e in exc.value.errors} == {("panelMemberID", "wrong_type")}
+            continue
+        report = qp.bulk_award(df, batch_size=1_000)
+        assert report.totals.awarded == n, (id_col.dtype, report)
+        expected = {int(i): int(p) for i, p in zip(ids, points_col)}
+        assert sb.ledger() == expected, id_col.dtype
+
+    sb.reset()
+    missing = pd.DataFrame({"panel_member_id": pd.array([1, None, 3], dtype="Int64"), "points": [1, 2, 3]})
+    with pytest.raises(rewardkit.ValidationError) as exc:
+        qp.bulk_award(missing)
+    assert [(e.row, e.key, e.code) for e in exc.value.errors] == [(1, "panelMemberID", "is_missing")]
+    assert sb.request_count(POINTS) == 0
+
+
 @pytest.mark.skipif(importlib.util.find_spec("polars") is None, reason="polars is not installed")
 def test_a_polars_dataframe(qp: rewardkit.QuestionPro, sb: rewardkit.Sandbox) -> None:
     import polars as pl

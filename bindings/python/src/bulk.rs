@@ -30,7 +30,17 @@ enum Input {
     /// Any other iterable, read once. `None` once exhausted.
     Iter(Option<Py<PyAny>>),
     /// A DataFrame's columns (id, points, comments; a missing one reads as missing cells).
-    Frame { cols: [Option<Py<PyAny>>; 3], polars: bool },
+    Frame { cols: [Option<Column>; 3], polars: bool },
+}
+
+/// One DataFrame column, as it is read.
+enum Column {
+    /// A column of machine integers, as a NumPy int64 array: read as raw bytes a block at a
+    /// time, with no Python object made per cell.
+    Ints(Py<PyAny>),
+    /// Any other column: a block's values as a Python list (pandas: the `iloc` indexer;
+    /// polars: the Series).
+    Values(Py<PyAny>),
 }
 
 /// A [`RowSource`] over Python rows.
@@ -133,14 +143,19 @@ impl PySource {
             ));
         };
         let comments = find(&COMMENT_COLUMNS);
-        let column = |name: Option<&str>| -> PyResult<Option<Py<PyAny>>> {
+        let column = |name: Option<&str>, ints: bool| -> PyResult<Option<Column>> {
             let Some(name) = name else { return Ok(None) };
             let series = df.get_item(name)?;
+            if ints {
+                if let Some(array) = int64_array(&series) {
+                    return Ok(Some(Column::Ints(array.unbind())));
+                }
+            }
             // pandas: slice with the `iloc` indexer; polars: with `Series.slice`.
             let reader = if polars { series } else { series.getattr(intern!(py, "iloc"))? };
-            Ok(Some(reader.unbind()))
+            Ok(Some(Column::Values(reader.unbind())))
         };
-        let cols = [column(Some(id))?, column(Some(points))?, column(comments)?];
+        let cols = [column(Some(id), true)?, column(Some(points), true)?, column(comments, false)?];
         let len = df.len()?;
         Ok(PySource::of(Input::Frame { cols, polars }, Some(len), failure))
     }
@@ -204,25 +219,38 @@ impl PySource {
                 let total = self.len.unwrap_or(0);
                 let end = (self.pos + max).min(total);
                 let n = end - self.pos;
-                let mut lists: [Option<Bound<'_, PyList>>; 3] = [None, None, None];
-                for (slot, col) in lists.iter_mut().zip(cols.iter()) {
-                    let Some(col) = col else { continue };
-                    let col = col.bind(py);
-                    let values = if *polars {
-                        col.call_method1(intern!(py, "slice"), (self.pos, n))?.call_method0(intern!(py, "to_list"))?
-                    } else {
-                        col.get_item(PySlice::new(py, self.pos as isize, end as isize, 1))?
-                            .call_method0(intern!(py, "tolist"))?
+                let slice = PySlice::new(py, self.pos as isize, end as isize, 1);
+                let mut blocks: [Block<'_>; 3] = [Block::Missing, Block::Missing, Block::Missing];
+                for (block, col) in blocks.iter_mut().zip(cols.iter()) {
+                    *block = match col {
+                        None => Block::Missing,
+                        Some(Column::Ints(array)) => Block::Ints(
+                            array.bind(py).get_item(&slice)?.call_method0(intern!(py, "tobytes"))?.cast_into()?,
+                        ),
+                        Some(Column::Values(col)) => {
+                            let col = col.bind(py);
+                            let values = if *polars {
+                                col.call_method1(intern!(py, "slice"), (self.pos, n))?
+                                    .call_method0(intern!(py, "to_list"))?
+                            } else {
+                                col.get_item(&slice)?.call_method0(intern!(py, "tolist"))?
+                            };
+                            Block::List(values.cast_into()?)
+                        }
                     };
-                    *slot = Some(values.cast_into::<PyList>()?);
                 }
                 let caches = &mut self.caches;
                 for i in 0..n {
                     let mut cells = [rows::Owned::Missing, rows::Owned::Missing, rows::Owned::Missing];
-                    for ((cell, list), cache) in cells.iter_mut().zip(&lists).zip(caches.iter_mut()) {
-                        if let Some(l) = list {
-                            *cell = rows::owned(Some(l.get_item(i)?.as_borrowed()), cache)?;
-                        }
+                    for ((cell, block), cache) in cells.iter_mut().zip(&blocks).zip(caches.iter_mut()) {
+                        *cell = match block {
+                            Block::Missing => rows::Owned::Missing,
+                            Block::Ints(bytes) => {
+                                let raw = bytes.as_bytes().get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok());
+                                rows::Owned::Int(i64::from_ne_bytes(raw.unwrap_or_default()))
+                            }
+                            Block::List(list) => rows::owned(Some(list.get_item(i)?.as_borrowed()), cache)?,
+                        };
                     }
                     out.push(rows::from_owned(&cells, caches));
                 }
@@ -230,6 +258,31 @@ impl PySource {
                 Ok(end < total)
             }
         }
+    }
+}
+
+/// A block of one DataFrame column.
+enum Block<'py> {
+    Missing,
+    /// `n` native-endian int64 values.
+    Ints(Bound<'py, PyBytes>),
+    List(Bound<'py, PyList>),
+}
+
+/// The column as a NumPy int64 array, when it holds machine integers with no missing value
+/// (pandas `int*` / `uint*` below 64 bits, polars integer columns without nulls). Anything
+/// else (nullable, float, object, `uint64`, which may not fit) is read value by value.
+fn int64_array<'py>(series: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    let py = series.py();
+    let array = series.call_method0(intern!(py, "to_numpy")).ok()?;
+    let dtype = array.getattr(intern!(py, "dtype")).ok()?;
+    let kind: String = dtype.getattr(intern!(py, "kind")).ok()?.extract().ok()?;
+    let size: usize = dtype.getattr(intern!(py, "itemsize")).ok()?.extract().ok()?;
+    let native: bool = dtype.getattr(intern!(py, "isnative")).ok()?.extract().ok()?;
+    match (kind.as_str(), size) {
+        ("i", 8) if native => Some(array),
+        ("i", _) | ("u", 1..=4) => array.call_method1(intern!(py, "astype"), ("int64",)).ok(),
+        _ => None,
     }
 }
 

@@ -69,7 +69,7 @@ pub(crate) fn from_owned(cells: &[Owned; 3], caches: &Caches) -> RowRead {
     PointsAward::from_cells(cells[0].cell(&caches[0]), cells[1].cell(&caches[1]), cells[2].cell(&caches[2]))
 }
 
-/// Reads one field value. `None` and a float NaN (pandas' missing value) are missing.
+/// Reads one field value. `None`, a float NaN and pandas' `NA` are missing.
 pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) -> PyResult<Owned> {
     let Some(v) = v else { return Ok(Owned::Missing) };
     if v.is_exact_instance_of::<PyInt>() {
@@ -91,6 +91,11 @@ pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) ->
     if v.is_instance_of::<PyInt>() {
         return Ok(int_value(v));
     }
+    let name = type_name(&v);
+    // pandas' missing value in nullable columns (`Int64`, `string`) is missing, like NaN.
+    if name == "NAType" {
+        return Ok(Owned::Missing);
+    }
     // Integers of other libraries (numpy.int64, ...) are integers through `__index__`.
     if v.hasattr(intern!(v.py(), "__index__"))? {
         if let Ok(i) = v.call_method0(intern!(v.py(), "__index__")) {
@@ -99,7 +104,7 @@ pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) ->
             }
         }
     }
-    Ok(Owned::Other(type_name(&v)))
+    Ok(Owned::Other(name))
 }
 
 fn int_value(v: Borrowed<'_, '_, PyAny>) -> Owned {
