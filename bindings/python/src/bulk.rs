@@ -35,9 +35,10 @@ enum Input {
 
 /// One DataFrame column, as it is read.
 enum Column {
-    /// A column of machine integers, as a NumPy int64 array: read as raw bytes a block at a
-    /// time, with no Python object made per cell.
-    Ints(Py<PyAny>),
+    /// A column of machine integers, as a NumPy array: read as raw native int64 bytes a block
+    /// at a time (`cast`: converted block by block, not as a whole-column copy), with no
+    /// Python object made per cell.
+    Ints { array: Py<PyAny>, cast: bool },
     /// Any other column: a block's values as a Python list (pandas: the `iloc` indexer;
     /// polars: the Series).
     Values(Py<PyAny>),
@@ -147,8 +148,8 @@ impl PySource {
             let Some(name) = name else { return Ok(None) };
             let series = df.get_item(name)?;
             if ints {
-                if let Some(array) = int64_array(&series) {
-                    return Ok(Some(Column::Ints(array.unbind())));
+                if let Some((array, cast)) = int_array(&series) {
+                    return Ok(Some(Column::Ints { array: array.unbind(), cast }));
                 }
             }
             // pandas: slice with the `iloc` indexer; polars: with `Series.slice`.
@@ -224,9 +225,13 @@ impl PySource {
                 for (block, col) in blocks.iter_mut().zip(cols.iter()) {
                     *block = match col {
                         None => Block::Missing,
-                        Some(Column::Ints(array)) => Block::Ints(
-                            array.bind(py).get_item(&slice)?.call_method0(intern!(py, "tobytes"))?.cast_into()?,
-                        ),
+                        Some(Column::Ints { array, cast }) => {
+                            let mut part = array.bind(py).get_item(&slice)?;
+                            if *cast {
+                                part = part.call_method1(intern!(py, "astype"), (intern!(py, "int64"),))?;
+                            }
+                            Block::Ints(part.call_method0(intern!(py, "tobytes"))?.cast_into()?)
+                        }
                         Some(Column::Values(col)) => {
                             let col = col.bind(py);
                             let values = if *polars {
@@ -269,10 +274,11 @@ enum Block<'py> {
     List(Bound<'py, PyList>),
 }
 
-/// The column as a NumPy int64 array, when it holds machine integers with no missing value
-/// (pandas `int*` / `uint*` below 64 bits, polars integer columns without nulls). Anything
-/// else (nullable, float, object, `uint64`, which may not fit) is read value by value.
-fn int64_array<'py>(series: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+/// The column as a NumPy array and whether its blocks need converting to native int64, when
+/// it holds machine integers with no missing value (pandas `int*` / `uint*` below 64 bits,
+/// polars integer columns without nulls). Anything else (nullable, float, object, `uint64`,
+/// which may not fit) is read value by value.
+fn int_array<'py>(series: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyAny>, bool)> {
     let py = series.py();
     let array = series.call_method0(intern!(py, "to_numpy")).ok()?;
     let dtype = array.getattr(intern!(py, "dtype")).ok()?;
@@ -280,8 +286,8 @@ fn int64_array<'py>(series: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
     let size: usize = dtype.getattr(intern!(py, "itemsize")).ok()?.extract().ok()?;
     let native: bool = dtype.getattr(intern!(py, "isnative")).ok()?.extract().ok()?;
     match (kind.as_str(), size) {
-        ("i", 8) if native => Some(array),
-        ("i", _) | ("u", 1..=4) => array.call_method1(intern!(py, "astype"), ("int64",)).ok(),
+        ("i", 8) if native => Some((array, false)),
+        ("i", _) | ("u", 1..=4) => Some((array, true)),
         _ => None,
     }
 }
