@@ -642,10 +642,8 @@ impl Dispatch {
                     }
                 }
             };
-            let result = match chunk.body.clone() {
-                Some(body) => qp.send_points_encoded(&chunk.rows, body, &hook).await,
-                None => qp.send_points_observed(&chunk.rows, &hook).await,
-            };
+            let body = chunk.body.clone().unwrap_or_else(|| crate::questionpro::encode_rows(&chunk.rows).into());
+            let result = qp.send_points_encoded(&chunk.rows, body, &hook).await;
             if let Some(e) = journal_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return (chunk, ChunkResult::Fatal(e));
             }

@@ -230,20 +230,12 @@ impl QuestionPro {
 
     /// Sends already validated rows.
     pub(crate) async fn send_points(&self, rows: &[PointsAward]) -> Result<AwardResult, Error> {
-        self.send_points_observed(rows, &|| {}).await
+        self.send_points_encoded(rows, rows::encode_rows(rows).into(), &|| {}).await
     }
 
-    /// Sends already validated rows, calling `before_send` right before each attempt.
-    pub(crate) async fn send_points_observed(
-        &self,
-        rows: &[PointsAward],
-        before_send: &(dyn Fn() + Send + Sync),
-    ) -> Result<AwardResult, Error> {
-        self.send_points_encoded(rows, rows::encode_rows(rows).into(), before_send).await
-    }
-
-    /// Sends already validated rows whose JSON body (from `rows::encode_rows`) is in hand. The
-    /// body is shared, not copied, by every attempt.
+    /// Sends already validated rows whose JSON body (from `rows::encode_rows`) is in hand,
+    /// calling `before_send` right before each attempt. The body is shared, not copied, by
+    /// every attempt.
     pub(crate) async fn send_points_encoded(
         &self,
         rows: &[PointsAward],

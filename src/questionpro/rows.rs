@@ -199,7 +199,7 @@ pub(crate) fn encode_rows(rows: &[PointsAward]) -> Vec<u8> {
 /// A hasher for member ids in memory (a multiply, as FxHash does): ids are not chosen by an
 /// attacker here, and SipHash cost as much as the rest of reading a row.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
+struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -215,7 +215,7 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-pub(crate) type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
 
 /// Finds member ids that appear more than once; each repeat is reported on its own row.
 /// Keeps its state across calls so a stream can be checked chunk by chunk. Membership is a

@@ -230,7 +230,8 @@ impl PySource {
                             if *cast {
                                 part = part.call_method1(intern!(py, "astype"), (intern!(py, "int64"),))?;
                             }
-                            Block::Ints(part.call_method0(intern!(py, "tobytes"))?.cast_into()?)
+                            let bytes = part.call_method0(intern!(py, "tobytes"))?.cast_into::<PyBytes>()?;
+                            Block::Ints(native_ints(bytes.as_bytes(), n)?)
                         }
                         Some(Column::Values(col)) => {
                             let col = col.bind(py);
@@ -250,10 +251,7 @@ impl PySource {
                     for ((cell, block), cache) in cells.iter_mut().zip(&blocks).zip(caches.iter_mut()) {
                         *cell = match block {
                             Block::Missing => rows::Owned::Missing,
-                            Block::Ints(bytes) => {
-                                let raw = bytes.as_bytes().get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok());
-                                rows::Owned::Int(i64::from_ne_bytes(raw.unwrap_or_default()))
-                            }
+                            Block::Ints(ints) => rows::Owned::Int(ints[i]),
                             Block::List(list) => rows::owned(Some(list.get_item(i)?.as_borrowed()), cache)?,
                         };
                     }
@@ -269,9 +267,23 @@ impl PySource {
 /// A block of one DataFrame column.
 enum Block<'py> {
     Missing,
-    /// `n` native-endian int64 values.
-    Ints(Bound<'py, PyBytes>),
+    Ints(Vec<i64>),
     List(Bound<'py, PyList>),
+}
+
+/// `n` native-endian int64 values from a block's raw bytes.
+fn native_ints(bytes: &[u8], n: usize) -> PyResult<Vec<i64>> {
+    if bytes.len() != n * 8 {
+        return Err(PyValueError::new_err("a DataFrame column changed length while it was read"));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|b| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(b);
+            i64::from_ne_bytes(word)
+        })
+        .collect())
 }
 
 /// The column as a NumPy array and whether its blocks need converting to native int64, when

@@ -91,11 +91,6 @@ pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) ->
     if v.is_instance_of::<PyInt>() {
         return Ok(int_value(v));
     }
-    let name = type_name(&v);
-    // pandas' missing value in nullable columns (`Int64`, `string`) is missing, like NaN.
-    if name == "NAType" {
-        return Ok(Owned::Missing);
-    }
     // Integers of other libraries (numpy.int64, ...) are integers through `__index__`.
     if v.hasattr(intern!(v.py(), "__index__"))? {
         if let Ok(i) = v.call_method0(intern!(v.py(), "__index__")) {
@@ -103,6 +98,11 @@ pub(crate) fn owned(v: Option<Borrowed<'_, '_, PyAny>>, cache: &mut StrCache) ->
                 return Ok(int_value(i.as_borrowed()));
             }
         }
+    }
+    let name = type_name(&v);
+    // pandas' missing value in nullable columns (`Int64`, `string`) is missing, like NaN.
+    if name == "NAType" {
+        return Ok(Owned::Missing);
     }
     Ok(Owned::Other(name))
 }
